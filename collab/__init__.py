@@ -1,0 +1,1 @@
+"""Live collaboration library: y-websocket protocol, rooms, Redis fan-out (pycrdt, anyio, redis)."""

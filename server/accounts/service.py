@@ -1,0 +1,112 @@
+"""Users and personal API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from server.accounts.passwords import hash_password, needs_rehash, verify_password
+from server.errors import Conflict, NotFound
+from server.tables import ApiToken, User
+
+TOKEN_PREFIX = "glx_"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _token_digest(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_user(email: str, password: str, name: str) -> dict[str, Any]:
+    email = normalize_email(email)
+    password_hash = await hash_password(password)
+    user = User(email=email, name=name.strip(), password_hash=password_hash)
+    try:
+        await user.save()
+    except asyncpg.UniqueViolationError:
+        raise Conflict("An account with this email already exists. Sign in instead.") from None
+    return await get_user(user.id)
+
+
+async def get_user(user_id: UUID | str) -> dict[str, Any]:
+    row = await User.select(User.id, User.email, User.name, User.created_at).where(User.id == user_id).first()
+    if row is None:
+        raise NotFound("No such user.")
+    return row
+
+
+async def find_user_by_email(email: str) -> dict[str, Any] | None:
+    return await (
+        User.select(User.id, User.email, User.name, User.created_at).where(User.email == normalize_email(email)).first()
+    )
+
+
+async def authenticate(email: str, password: str) -> dict[str, Any] | None:
+    """The user whose email and password these are, or None; same cost either way."""
+    row = await User.select().where(User.email == normalize_email(email)).first()
+    ok = await verify_password(row["password_hash"] if row else None, password)
+    if not row or not ok:
+        return None
+    if needs_rehash(row["password_hash"]):
+        await User.update({User.password_hash: await hash_password(password)}).where(User.id == row["id"])
+    return {k: row[k] for k in ("id", "email", "name", "created_at")}
+
+
+async def create_token(user_id: UUID, name: str) -> tuple[dict[str, Any], str]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken(user=user_id, name=name.strip(), token_hash=_token_digest(token), prefix=token[:10])
+    await record.save()
+    row = await _token_query(user_id).where(ApiToken.id == record.id).first()
+    assert row is not None
+    return row, token
+
+
+def _token_query(user_id: UUID) -> Any:
+    return ApiToken.select(
+        ApiToken.id, ApiToken.name, ApiToken.prefix, ApiToken.created_at, ApiToken.last_used_at
+    ).where((ApiToken.user == user_id) & ApiToken.revoked_at.is_null())
+
+
+async def list_tokens(user_id: UUID) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = await _token_query(user_id).order_by(ApiToken.created_at, ascending=False)
+    return rows
+
+
+async def revoke_token(user_id: UUID, token_id: UUID) -> None:
+    updated = await (
+        ApiToken.update({ApiToken.revoked_at: datetime.now(UTC)})
+        .where((ApiToken.id == token_id) & (ApiToken.user == user_id) & ApiToken.revoked_at.is_null())
+        .returning(ApiToken.id)
+    )
+    if not updated:
+        raise NotFound("No such token.")
+
+
+async def user_for_token(token: str) -> dict[str, Any] | None:
+    """The owner of a live token, or None. Records when the token was last used."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        return None
+    rows = await (
+        ApiToken.update({ApiToken.last_used_at: datetime.now(UTC)})
+        .where((ApiToken.token_hash == _token_digest(token)) & ApiToken.revoked_at.is_null())
+        .returning(ApiToken.user)
+    )
+    if not rows:
+        return None
+    return await User.select(User.id, User.email, User.name, User.created_at).where(User.id == rows[0]["user"]).first()
+
+
+async def find_user_by_id(user_id: UUID | str) -> dict[str, Any] | None:
+    try:
+        return await User.select(User.id, User.email, User.name, User.created_at).where(User.id == user_id).first()
+    except (ValueError, asyncpg.DataError):
+        return None

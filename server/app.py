@@ -1,0 +1,137 @@
+"""Composition root: builds the Litestar app from `Settings`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.response import File
+from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp
+from piccolo.engine.postgres import PostgresEngine
+from redis.asyncio import Redis
+
+from engine.registry import builtin_registry
+from server.accounts.auth import AuthMiddleware
+from server.accounts.controllers import AuthController, TokenController
+from server.accounts.sessions import SessionStore
+from server.errors import problem_details_plugin
+from server.keys import RedisKeys
+from server.nodes import NodeTypeController
+from server.observability import RequestContextMiddleware, configure_logging, init_sentry
+from server.ops import HealthController, MetricsController
+from server.ratelimit import RateLimiter
+from server.settings import Settings, load_settings
+from server.tables import bind_engine
+from server.workflows.access import provide_access
+from server.workflows.controllers import WorkflowController
+
+PUBLIC = {"exclude_from_auth": True}
+PLACEHOLDER = Path(__file__).parent / "placeholder.html"
+
+
+def _editor_index(settings: Settings) -> Path:
+    index = settings.static_dir / "index.html"
+    return index if index.is_file() else PLACEHOLDER
+
+
+class GalaxyApp(Litestar):
+    """Litestar with the request context outermost, so errors raised before routing (404, 405,
+    authentication) also carry a request id and get an access log line."""
+
+    def _create_asgi_handler(self) -> ASGIApp:
+        return RequestContextMiddleware(super()._create_asgi_handler())
+
+
+def create_app(settings: Settings) -> Litestar:
+    """The web application; every resource it opens is opened and closed by its lifespan."""
+    configure_logging(settings)
+    init_sentry(settings)  # before the app is constructed: the integration patches Litestar
+    engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
+    bind_engine(engine)
+    redis = Redis.from_url(settings.redis_url, health_check_interval=30)
+    keys = RedisKeys(settings.redis_namespace)
+    registry = builtin_registry()
+    state = State(
+        {
+            "settings": settings,
+            "redis": redis,
+            "keys": keys,
+            "sessions": SessionStore(redis, keys, settings.session_max_age),
+            "limiter": RateLimiter(redis, keys),
+            "registry": registry,
+        }
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
+        try:
+            yield
+        finally:
+            await engine.close_connection_pool()
+            await redis.aclose()
+
+    @get(["/", "/w/{workflow_id:str}"], opt=PUBLIC, include_in_schema=False)
+    async def editor(request: Request[Any, Any, Any]) -> File:
+        return File(_editor_index(settings), content_disposition_type="inline", media_type="text/html")
+
+    handlers: list[Any] = [
+        editor,
+        HealthController,
+        MetricsController,
+        AuthController,
+        TokenController,
+        WorkflowController,
+        NodeTypeController,
+    ]
+    assets = settings.static_dir / "assets"
+    if assets.is_dir():
+        handlers.append(create_static_files_router(path="/assets", directories=[assets], opt=PUBLIC))
+
+    def provide(key: str) -> Provide:
+        return Provide(lambda: state[key], sync_to_thread=False, use_cache=True)
+
+    return GalaxyApp(
+        route_handlers=handlers,
+        state=state,
+        lifespan=[lifespan],
+        dependencies={
+            "settings": provide("settings"),
+            "registry": provide("registry"),
+            "limiter": provide("limiter"),
+            "access": Provide(provide_access),
+        },
+        middleware=[
+            PrometheusConfig(
+                app_name="galaxy", prefix="galaxy", group_path=True, exclude_unhandled_paths=True
+            ).middleware,
+            DefineMiddleware(AuthMiddleware, exclude_from_auth_key="exclude_from_auth"),
+        ],
+        plugins=[problem_details_plugin()],
+        openapi_config=OpenAPIConfig(
+            title="Galaxy API",
+            version="1",
+            description="Workflows, members, runs, media, webhooks and tokens. Sign in with a session "
+            "cookie (send X-CSRF-Token on writes) or send 'Authorization: Bearer <API token>'.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        request_max_body_size=settings.max_request_bytes,
+        logging_config=None,  # configure_logging owns the root logger
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for `uvicorn --factory`: settings from the process environment."""
+    return create_app(load_settings())

@@ -1,0 +1,36 @@
+"""Every Redis key and channel name the server uses, under one namespace.
+
+The namespace lets several deployments (or test runs) share one Redis without seeing each
+other's sessions, limits or queues.
+"""
+
+from __future__ import annotations
+
+
+class RedisKeys:
+    """Builds namespaced Redis key names."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+
+    def session(self, session_hash: str) -> str:
+        return f"{self.namespace}:session:{session_hash}"
+
+    def user_sessions(self, user_id: str) -> str:
+        return f"{self.namespace}:user-sessions:{user_id}"
+
+    def rate_limit(self, bucket: str, ident: str) -> str:
+        return f"{self.namespace}:rate:{bucket}:{ident}"
+
+    def arq_queue(self) -> str:
+        return f"{self.namespace}:arq:queue"
+
+    def runs_channel(self, workflow_id: str) -> str:
+        return f"{self.namespace}:runs:{workflow_id}"
+
+    def collab_prefix(self) -> str:
+        return f"{self.namespace}:collab"
+
+    def pattern(self) -> str:
+        """Glob matching every key of this namespace."""
+        return f"{self.namespace}:*"

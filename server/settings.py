@@ -1,0 +1,179 @@
+"""Settings read from environment variables only, validated once at start.
+
+A missing or malformed value raises `SettingsError` whose message is one line naming the
+variable and what it expects; the entry points print that line and exit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; `str(err)` is the one-line explanation."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the web and worker processes need to know about their environment."""
+
+    database_url: str
+    redis_url: str
+    secret_key: str
+    redis_namespace: str = "galaxy"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    static_dir: Path = PROJECT_ROOT / "static" / "dist"
+    media_dir: Path = PROJECT_ROOT / ".galaxy" / "media"
+    sentry_dsn: str = ""
+    environment: str = "development"
+    log_level: str = "INFO"
+    log_json: bool = True
+    session_max_age: int = 14 * 24 * 3600
+    secure_cookies: bool = False
+    max_request_bytes: int = 2 * 1024 * 1024
+    max_import_bytes: int = 1024 * 1024
+    max_nodes: int = 500
+    max_edges: int = 2000
+    login_limit_per_ip: int = 30
+    login_limit_per_email: int = 10
+    login_limit_window: int = 300
+    signup_limit_per_ip: int = 20
+    db_pool_max: int = 10
+
+
+def _int(minimum: int, maximum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        if not re.fullmatch(r"-?\d+", raw.strip()):
+            raise ValueError(f"an integer between {minimum} and {maximum}")
+        value = int(raw)
+        if not minimum <= value <= maximum:
+            raise ValueError(f"an integer between {minimum} and {maximum}")
+        return value
+
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("true or false")
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in schemes:
+            raise ValueError(f"a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError(f"a URL with a host, like {schemes[0]}://user@127.0.0.1/db")
+        return value
+
+    return parse
+
+
+def _secret(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("a random string of at least 32 characters (e.g. `openssl rand -hex 32`)")
+    return raw
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper() if options[0].isupper() else raw.strip()
+        if value not in options:
+            raise ValueError("one of " + ", ".join(options))
+        return value
+
+    return parse
+
+
+def _namespace(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", raw):
+        raise ValueError("1-64 characters from A-Z a-z 0-9 _ . -")
+    return raw
+
+
+def _public_url(raw: str) -> str:
+    return _url("http", "https")(raw).rstrip("/") if raw.strip() else ""
+
+
+# variable → (field, parser); `None` parser means the raw string is kept.
+_VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
+    "DATABASE_URL": ("database_url", _url("postgres", "postgresql")),
+    "REDIS_URL": ("redis_url", _url("redis", "rediss", "unix")),
+    "SECRET_KEY": ("secret_key", _secret),
+    "GALAXY_REDIS_NAMESPACE": ("redis_namespace", _namespace),
+    "HOST": ("host", None),
+    "PORT": ("port", _int(1, 65535)),
+    "GALAXY_PUBLIC_URL": ("public_url", _public_url),
+    "GALAXY_STATIC_DIR": ("static_dir", Path),
+    "MEDIA_DIR": ("media_dir", Path),
+    "SENTRY_DSN": ("sentry_dsn", None),
+    "GALAXY_ENV": ("environment", None),
+    "LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
+    "LOG_JSON": ("log_json", _bool),
+    "SESSION_MAX_AGE": ("session_max_age", _int(1, 365 * 24 * 3600)),
+    "SECURE_COOKIES": ("secure_cookies", _bool),
+    "MAX_REQUEST_BYTES": ("max_request_bytes", _int(1024, 1024**3)),
+    "MAX_IMPORT_BYTES": ("max_import_bytes", _int(1024, 64 * 1024**2)),
+    "MAX_NODES": ("max_nodes", _int(1, 100_000)),
+    "MAX_EDGES": ("max_edges", _int(1, 400_000)),
+    "LOGIN_LIMIT_PER_IP": ("login_limit_per_ip", _int(1, 1_000_000)),
+    "LOGIN_LIMIT_PER_EMAIL": ("login_limit_per_email", _int(1, 1_000_000)),
+    "LOGIN_LIMIT_WINDOW": ("login_limit_window", _int(1, 86_400)),
+    "SIGNUP_LIMIT_PER_IP": ("signup_limit_per_ip", _int(1, 1_000_000)),
+    "DB_POOL_MAX": ("db_pool_max", _int(1, 1000)),
+}
+_REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read settings from `environ` (default: the process environment).
+
+    Keyword overrides win over the environment; tests use them to build variants.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for variable, (field, parse) in _VARIABLES.items():
+        raw = env.get(variable)
+        if raw is None or (raw == "" and variable not in _REQUIRED):
+            continue
+        try:
+            values[field] = parse(raw) if parse else raw
+        except ValueError as err:
+            raise SettingsError(f"{variable} is invalid: expected {err}.") from None
+    values.update(overrides)
+    for variable in _REQUIRED:
+        field = _VARIABLES[variable][0]
+        if not values.get(field):
+            raise SettingsError(f"{variable} is not set: expected {_describe(variable)}.")
+    settings = Settings(**values)
+    if settings.public_url.startswith("https://") and "secure_cookies" not in values:
+        settings = msgspec.structs.replace(settings, secure_cookies=True)
+    return settings
+
+
+def _describe(variable: str) -> str:
+    return {
+        "DATABASE_URL": "a URL starting with postgresql://",
+        "REDIS_URL": "a URL starting with redis://",
+        "SECRET_KEY": "a random string of at least 32 characters (e.g. `openssl rand -hex 32`)",
+    }[variable]

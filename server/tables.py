@@ -1,0 +1,193 @@
+"""Piccolo tables: the whole Postgres schema.
+
+Resources that appear in URLs have random UUID keys so ids leak nothing about other tenants.
+Composite unique constraints and partial indexes that Piccolo cannot declare are created by
+a raw-SQL migration (see migrations/).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from piccolo.columns import (
+    JSONB,
+    UUID,
+    BigInt,
+    BigSerial,
+    Boolean,
+    Bytea,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.columns.defaults.uuid import UUID4
+from piccolo.engine.base import Engine
+from piccolo.table import Table
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    EDITOR = "editor"
+    VIEWER = "viewer"
+
+
+ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.OWNER: 3}
+
+
+class User(Table, tablename="users"):
+    id = UUID(primary_key=True, default=UUID4())
+    email = Varchar(length=320, unique=True, index=True)
+    name = Varchar(length=200)
+    password_hash = Text()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ApiToken(Table, tablename="api_tokens"):
+    id = UUID(primary_key=True, default=UUID4())
+    user = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False, index=True)
+    name = Varchar(length=200)
+    token_hash = Varchar(length=64, unique=True, index=True)
+    prefix = Varchar(length=16)
+    created_at = Timestamptz(default=TimestamptzNow())
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class Workflow(Table, tablename="workflows"):
+    id = UUID(primary_key=True, default=UUID4())
+    owner = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False, index=True)
+    name = Varchar(length=200)
+    # Yjs update holding the whole document as of `snapshot_seq` (the last compacted log id).
+    snapshot = Bytea()
+    snapshot_seq = BigInt(default=0)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow(), index=True)
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+class Membership(Table, tablename="memberships"):
+    id = UUID(primary_key=True, default=UUID4())
+    workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=False, index=True)
+    user = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False, index=True)
+    role = Varchar(length=16, choices=Role)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class DocumentUpdate(Table, tablename="document_updates"):
+    """Append-only Yjs update log; compaction folds it into `Workflow.snapshot`."""
+
+    id = BigSerial(primary_key=True)
+    workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=False, index=True)
+    data = Bytea()
+    author = ForeignKey(references=User, on_delete=OnDelete.set_null, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class WorkflowVersion(Table, tablename="workflow_versions"):
+    id = UUID(primary_key=True, default=UUID4())
+    workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=False, index=True)
+    name = Varchar(length=200, default="")
+    automatic = Boolean(default=False)
+    snapshot = Bytea()
+    author = ForeignKey(references=User, on_delete=OnDelete.set_null, null=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Run(Table, tablename="runs"):
+    id = UUID(primary_key=True, default=UUID4())
+    workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=False, index=True)
+    actor = ForeignKey(references=User, on_delete=OnDelete.set_null, null=True, index=True)
+    trigger = Varchar(length=16)
+    scope = Varchar(length=16)
+    node_ids = JSONB(default=[])
+    inputs = JSONB(default={})
+    graph = JSONB(default={})
+    status = Varchar(length=16, index=True)
+    error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+    heartbeat_at = Timestamptz(null=True, default=None)
+    event_seq = BigInt(default=0)
+
+
+class NodeRun(Table, tablename="node_runs"):
+    id = UUID(primary_key=True, default=UUID4())
+    run = ForeignKey(references=Run, on_delete=OnDelete.cascade, null=False, index=True)
+    node_id = Varchar(length=64)
+    node_type = Varchar(length=64)
+    status = Varchar(length=16)
+    cache_key = Varchar(length=64, default="", index=True)
+    inputs = JSONB(default={})
+    outputs = JSONB(default={})
+    error = Text(default="")
+    error_detail = Text(default="")
+    usage = JSONB(default={})
+    attempt = Integer(default=0)
+    started_at = Timestamptz(null=True, default=None)
+    finished_at = Timestamptz(null=True, default=None)
+    duration_ms = Integer(null=True, default=None)
+
+
+class Media(Table, tablename="media"):
+    id = UUID(primary_key=True, default=UUID4())
+    owner = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False, index=True)
+    workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=True, index=True)
+    kind = Varchar(length=16)
+    filename = Varchar(length=255)
+    content_type = Varchar(length=100)
+    size = BigInt()
+    sha256 = Varchar(length=64)
+    storage_key = Varchar(length=255)
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Webhook(Table, tablename="webhooks"):
+    id = UUID(primary_key=True, default=UUID4())
+    workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=False, index=True)
+    created_by = ForeignKey(references=User, on_delete=OnDelete.set_null, null=True)
+    name = Varchar(length=200, default="")
+    # HMAC needs the secret itself, so it is encrypted with SECRET_KEY rather than hashed.
+    secret_encrypted = Text()
+    enabled = Boolean(default=True)
+    created_at = Timestamptz(default=TimestamptzNow())
+    rotated_at = Timestamptz(null=True, default=None)
+
+
+class WebhookDelivery(Table, tablename="webhook_deliveries"):
+    id = UUID(primary_key=True, default=UUID4())
+    webhook = ForeignKey(references=Webhook, on_delete=OnDelete.cascade, null=False, index=True)
+    run = ForeignKey(references=Run, on_delete=OnDelete.set_null, null=True)
+    idempotency_key = Varchar(length=200, null=True, default=None)
+    status_code = Integer()
+    error = Text(default="")
+    received_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+ALL_TABLES: tuple[type[Table], ...] = (
+    User,
+    ApiToken,
+    Workflow,
+    Membership,
+    DocumentUpdate,
+    WorkflowVersion,
+    Run,
+    NodeRun,
+    Media,
+    Webhook,
+    WebhookDelivery,
+)
+
+
+def bind_engine(engine: Engine[Any]) -> None:
+    """Point every table at `engine` instead of the one `piccolo_conf` would build.
+
+    The app builds its engine from `Settings`; this keeps the environment out of it.
+    """
+    for table in ALL_TABLES:
+        table._meta.db = engine

@@ -1,0 +1,183 @@
+"""`/api/workflows`: create, list, read, rename, duplicate, delete, export, import, members."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
+
+from engine.graph import Graph
+from engine.registry import NodeRegistry
+from server.accounts.auth import CurrentUser
+from server.errors import BadRequest, Invalid, PayloadTooLarge
+from server.settings import Settings
+from server.tables import Role
+from server.workflows import document, service
+from server.workflows.access import Access, role
+from server.workflows.schemas import (
+    GraphOut,
+    MemberInvite,
+    MemberList,
+    MemberOut,
+    MemberUpdate,
+    Owner,
+    WorkflowCreate,
+    WorkflowDetail,
+    WorkflowPage,
+    WorkflowRename,
+    WorkflowSummary,
+)
+from server.workflows.templates import TEMPLATES
+
+VIEWER, EDITOR, OWNER = role(Role.VIEWER), role(Role.EDITOR), role(Role.OWNER)
+
+
+async def _detail(
+    workflow_id: UUID,
+    my_role: Role,
+    settings: NamedDependency[Settings],
+    registry: NamedDependency[NodeRegistry],
+) -> WorkflowDetail:
+    row = await service.get_workflow(workflow_id)
+    doc = await service.load_document(workflow_id)
+    graph = document.document_graph(doc)
+    problems = document.check_graph(graph, registry, max_nodes=settings.max_nodes, max_edges=settings.max_edges)
+    return WorkflowDetail(
+        id=row["id"],
+        name=document.document_name(doc) or row["name"],
+        role=my_role,
+        owner_id=row["owner"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        graph=GraphOut(**document.graph_to_json(graph)),
+        problems=document.problems_as_dicts(problems),
+    )
+
+
+class WorkflowController(Controller):
+    path = "/api/workflows"
+    tags = ["workflows"]
+
+    @post("/", summary="Create a workflow (blank, or from a template)")
+    async def create(
+        self,
+        request: Request[CurrentUser, Any, Any],
+        data: JSONBody[WorkflowCreate],
+        settings: NamedDependency[Settings],
+        registry: NamedDependency[NodeRegistry],
+    ) -> WorkflowDetail:
+        if data.template:
+            default_name, build = TEMPLATES[data.template]
+            graph = build()
+        else:
+            default_name, graph = "Untitled workflow", Graph(nodes={}, edges={})
+        workflow_id = await service.create_workflow(request.user.id, data.name or default_name, graph, registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry)
+
+    @get("/", summary="List your own and shared workflows, newest first")
+    async def list_workflows(
+        self,
+        request: Request[CurrentUser, Any, Any],
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> WorkflowPage:
+        rows, next_cursor = await service.list_workflows(request.user.id, limit, cursor)
+        items = [
+            WorkflowSummary(
+                id=r["id"],
+                name=r["name"],
+                role=Role(r["role"]),
+                owner=Owner(id=r["owner_id"], name=r["owner_name"]),
+                created_at=r["created_at"],
+                updated_at=r["updated_at"],
+            )
+            for r in rows
+        ]
+        return WorkflowPage(items=items, next_cursor=next_cursor)
+
+    @post("/import", summary="Import a workflow from its JSON export (galaxy.workflow, version 1)")
+    async def import_workflow(
+        self,
+        request: Request[CurrentUser, Any, Any],
+        settings: NamedDependency[Settings],
+        registry: NamedDependency[NodeRegistry],
+    ) -> WorkflowDetail:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_import_bytes:
+            raise PayloadTooLarge(f"Workflow files are limited to {settings.max_import_bytes} bytes.")
+        raw = await request.body()
+        if len(raw) > settings.max_import_bytes:
+            raise PayloadTooLarge(f"Workflow files are limited to {settings.max_import_bytes} bytes.")
+        try:
+            name, graph = document.parse_workflow_file(
+                raw, registry, max_nodes=settings.max_nodes, max_edges=settings.max_edges
+            )
+        except document.DocumentError as err:
+            if not err.problems and "not valid JSON" in str(err):
+                raise BadRequest(str(err)) from None
+            raise Invalid(str(err), err.problems) from None
+        workflow_id = await service.create_workflow(request.user.id, name, graph, registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry)
+
+    @get("/{workflow_id:uuid}", opt=VIEWER, summary="A workflow with its graph (read from its live document)")
+    async def get_workflow(
+        self,
+        access: NamedDependency[Access],
+        settings: NamedDependency[Settings],
+        registry: NamedDependency[NodeRegistry],
+    ) -> WorkflowDetail:
+        return await _detail(access.workflow_id, access.role, settings, registry)
+
+    @patch("/{workflow_id:uuid}", opt=EDITOR, summary="Rename a workflow")
+    async def rename(
+        self,
+        access: NamedDependency[Access],
+        data: JSONBody[WorkflowRename],
+        settings: NamedDependency[Settings],
+        registry: NamedDependency[NodeRegistry],
+    ) -> WorkflowDetail:
+        await service.rename_workflow(access.workflow_id, data.name.strip() or data.name, access.user.id)
+        return await _detail(access.workflow_id, access.role, settings, registry)
+
+    @delete("/{workflow_id:uuid}", opt=OWNER, summary="Delete a workflow")
+    async def delete_workflow(self, access: NamedDependency[Access]) -> None:
+        await service.delete_workflow(access.workflow_id)
+
+    @post("/{workflow_id:uuid}/duplicate", opt=VIEWER, summary="Copy a workflow into a new one you own")
+    async def duplicate(
+        self,
+        access: NamedDependency[Access],
+        settings: NamedDependency[Settings],
+        registry: NamedDependency[NodeRegistry],
+    ) -> WorkflowDetail:
+        doc = await service.load_document(access.workflow_id)
+        name = ("Copy of " + document.document_name(doc))[:200]
+        workflow_id = await service.create_workflow(access.user.id, name, document.document_graph(doc), registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry)
+
+    @get("/{workflow_id:uuid}/export", opt=VIEWER, summary="Export a workflow as JSON")
+    async def export(self, access: NamedDependency[Access]) -> dict[str, Any]:
+        doc = await service.load_document(access.workflow_id)
+        return document.export_workflow(document.document_name(doc), document.document_graph(doc))
+
+    @get("/{workflow_id:uuid}/members", opt=VIEWER, summary="Members of a workflow and their roles")
+    async def members(self, access: NamedDependency[Access]) -> MemberList:
+        rows = await service.list_members(access.workflow_id)
+        return MemberList(items=[MemberOut(**r) for r in rows])
+
+    @post("/{workflow_id:uuid}/members", opt=OWNER, summary="Invite an existing user by email")
+    async def invite(self, access: NamedDependency[Access], data: JSONBody[MemberInvite]) -> MemberOut:
+        return MemberOut(**await service.add_member(access.workflow_id, data.email, Role(data.role)))
+
+    @patch("/{workflow_id:uuid}/members/{user_id:uuid}", opt=OWNER, summary="Change a member's role")
+    async def change_role(
+        self, access: NamedDependency[Access], user_id: FromPath[UUID], data: JSONBody[MemberUpdate]
+    ) -> MemberOut:
+        return MemberOut(**await service.change_role(access.workflow_id, user_id, Role(data.role)))
+
+    @delete("/{workflow_id:uuid}/members/{user_id:uuid}", opt=OWNER, summary="Remove a member")
+    async def remove_member(self, access: NamedDependency[Access], user_id: FromPath[UUID]) -> None:
+        await service.remove_member(access.workflow_id, user_id)

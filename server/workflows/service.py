@@ -1,0 +1,184 @@
+"""Workflows, their documents and their members, always seen through a user's membership."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+from pycrdt import Doc
+
+from engine.graph import Graph
+from engine.registry import NodeRegistry
+from server.accounts.service import find_user_by_email
+from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.tables import ROLE_RANK, DocumentUpdate, Membership, Role, Workflow
+from server.workflows import document
+
+NOT_FOUND = "No such workflow, or you are not a member of it."
+
+
+# --- access ------------------------------------------------------------------------------
+
+
+async def role_of(workflow_id: UUID, user_id: UUID) -> Role | None:
+    """The user's role in a live (not deleted) workflow, or None when they may not know it exists."""
+    rows = await Membership.raw(
+        "SELECT m.role FROM memberships m JOIN workflows w ON w.id = m.workflow "
+        'WHERE m.workflow = {} AND m."user" = {} AND w.deleted_at IS NULL',
+        workflow_id,
+        user_id,
+    )
+    return Role(rows[0]["role"]) if rows else None
+
+
+async def require_role(workflow_id: UUID, user_id: UUID, needed: Role) -> Role:
+    role = await role_of(workflow_id, user_id)
+    if role is None:
+        raise NotFound(NOT_FOUND)
+    if ROLE_RANK[role] < ROLE_RANK[needed]:
+        raise Forbidden(f"This needs the {needed.value} role on the workflow; you are a {role.value}.")
+    return role
+
+
+# --- documents ---------------------------------------------------------------------------
+
+
+async def load_document(workflow_id: UUID) -> Doc[Any]:
+    """The document as stored: the snapshot plus every logged update after it."""
+    row = await Workflow.select(Workflow.snapshot, Workflow.snapshot_seq).where(Workflow.id == workflow_id).first()
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    updates = await (
+        DocumentUpdate.select(DocumentUpdate.data)
+        .where((DocumentUpdate.workflow == workflow_id) & (DocumentUpdate.id > row["snapshot_seq"]))
+        .order_by(DocumentUpdate.id)
+    )
+    return document.decode_state(row["snapshot"], (u["data"] for u in updates))
+
+
+async def append_update(workflow_id: UUID, update: bytes, author: UUID | None, **columns: Any) -> None:
+    """Log one document update and touch the workflow row (with any denormalised columns)."""
+    async with Workflow._meta.db.transaction():
+        await DocumentUpdate.insert(DocumentUpdate(workflow=workflow_id, data=update, author=author))
+        values: dict[Any, Any] = {Workflow.updated_at: datetime.now(UTC)}
+        values.update({getattr(Workflow, k): v for k, v in columns.items()})
+        await Workflow.update(values).where(Workflow.id == workflow_id)
+
+
+# --- workflows ---------------------------------------------------------------------------
+
+
+async def create_workflow(owner_id: UUID, name: str, graph: Graph, registry: NodeRegistry) -> UUID:
+    snapshot = document.encode_state(document.new_document(graph, name, registry))
+    workflow = Workflow(owner=owner_id, name=name, snapshot=snapshot)
+    async with Workflow._meta.db.transaction():
+        await workflow.save()
+        await Membership.insert(Membership(workflow=workflow.id, user=owner_id, role=Role.OWNER))
+    workflow_id: UUID = workflow.id
+    return workflow_id
+
+
+def _encode_cursor(updated_at: datetime, workflow_id: UUID) -> str:
+    raw = msgspec.json.encode([updated_at.isoformat(), str(workflow_id)])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, ident = msgspec.json.decode(base64.urlsafe_b64decode(padded), type=tuple[str, str])
+        return datetime.fromisoformat(stamp), UUID(ident)
+    except (ValueError, msgspec.DecodeError, TypeError):
+        raise Invalid("The cursor is not valid; use the next_cursor of a previous page.") from None
+
+
+async def list_workflows(user_id: UUID, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The user's own and shared workflows, most recently changed first."""
+    sql = (
+        "SELECT w.id, w.name, m.role, w.created_at, w.updated_at, u.id AS owner_id, u.name AS owner_name "
+        "FROM memberships m JOIN workflows w ON w.id = m.workflow JOIN users u ON u.id = w.owner "
+        'WHERE m."user" = {} AND w.deleted_at IS NULL'
+    )
+    args: list[Any] = [user_id]
+    if cursor:
+        stamp, ident = _decode_cursor(cursor)
+        sql += " AND (w.updated_at, w.id) < ({}, {})"
+        args += [stamp, ident]
+    sql += " ORDER BY w.updated_at DESC, w.id DESC LIMIT {}"
+    args.append(limit + 1)
+    rows: list[dict[str, Any]] = await Workflow.raw(sql, *args)
+    next_cursor = _encode_cursor(rows[limit - 1]["updated_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def get_workflow(workflow_id: UUID) -> dict[str, Any]:
+    row = (
+        await Workflow.select(Workflow.id, Workflow.name, Workflow.owner, Workflow.created_at, Workflow.updated_at)
+        .where((Workflow.id == workflow_id) & Workflow.deleted_at.is_null())
+        .first()
+    )
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    return row
+
+
+async def rename_workflow(workflow_id: UUID, name: str, author: UUID) -> None:
+    doc = await load_document(workflow_id)
+    before = doc.get_state()
+    document.set_name(doc, name)
+    await append_update(workflow_id, doc.get_update(before), author, name=name)
+
+
+async def delete_workflow(workflow_id: UUID) -> None:
+    await Workflow.update({Workflow.deleted_at: datetime.now(UTC)}).where(Workflow.id == workflow_id)
+
+
+# --- members -----------------------------------------------------------------------------
+
+
+async def list_members(workflow_id: UUID) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = await Membership.raw(
+        "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at FROM memberships m "
+        'JOIN users u ON u.id = m."user" WHERE m.workflow = {} ORDER BY m.created_at, u.email',
+        workflow_id,
+    )
+    return rows
+
+
+async def add_member(workflow_id: UUID, email: str, role: Role) -> dict[str, Any]:
+    user = await find_user_by_email(email)
+    if user is None:
+        raise NotFound(f"No Galaxy account uses {email.strip()!r}; ask them to sign up first.")
+    try:
+        await Membership.insert(Membership(workflow=workflow_id, user=user["id"], role=role))
+    except asyncpg.UniqueViolationError:
+        raise Conflict(f"{user['email']} is already a member of this workflow.") from None
+    return await _member(workflow_id, user["id"])
+
+
+async def _member(workflow_id: UUID, user_id: UUID) -> dict[str, Any]:
+    for member in await list_members(workflow_id):
+        if member["user_id"] == user_id:
+            return member
+    raise NotFound("That user is not a member of this workflow.")
+
+
+async def change_role(workflow_id: UUID, user_id: UUID, role: Role) -> dict[str, Any]:
+    member = await _member(workflow_id, user_id)
+    if member["role"] == Role.OWNER:
+        raise Conflict("The owner's role cannot be changed.")
+    await Membership.update({Membership.role: role}).where(
+        (Membership.workflow == workflow_id) & (Membership.user == user_id)
+    )
+    return await _member(workflow_id, user_id)
+
+
+async def remove_member(workflow_id: UUID, user_id: UUID) -> None:
+    member = await _member(workflow_id, user_id)
+    if member["role"] == Role.OWNER:
+        raise Conflict("The owner cannot be removed; delete the workflow instead.")
+    await Membership.delete().where((Membership.workflow == workflow_id) & (Membership.user == user_id))

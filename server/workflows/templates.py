@@ -1,0 +1,92 @@
+"""Built-in workflow templates: graphs only; running them is the engine's business."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.graph import Edge, Graph, Node, Position
+
+COPYWRITER_PROMPT = (
+    "You are a senior marketing copywriter. Using the product photo and details, write a short, vivid "
+    "product description (3-4 sentences) that names the product's key benefits."
+)
+SOCIAL_PROMPT = (
+    "You are a social media manager. Write one engaging post (under 280 characters, 2-3 hashtags) "
+    "announcing the product, based on the description and the images."
+)
+PRODUCT_DETAILS = (
+    "Product: Aurora wireless headphones\nColour: midnight blue\nBattery: 40 hours\n"
+    "Features: active noise cancelling, foldable, USB-C fast charge"
+)
+
+
+def _node(node_id: str, node_type: str, x: float, y: float, **data: object) -> Node:
+    return Node(id=node_id, type=node_type, position=Position(x=x, y=y), data=dict(data))
+
+
+def _edge(source: str, source_handle: str, target: str, target_handle: str) -> Edge:
+    return Edge(
+        id=f"e-{source}-{source_handle}-{target}-{target_handle}",
+        source=source,
+        source_handle=source_handle,
+        target=target,
+        target_handle=target_handle,
+    )
+
+
+def marketing_kit() -> Graph:
+    """Product Marketing Kit Generator (SPEC §4): two branches that run in parallel and converge."""
+    nodes = [
+        _node("upload-image", "upload_image", 0, 0, label="Product photo", media_id=""),
+        _node(
+            "crop",
+            "crop_image",
+            320,
+            0,
+            label="Crop (center 80%)",
+            x_percent=10,
+            y_percent=10,
+            width_percent=80,
+            height_percent=80,
+        ),
+        _node("details", "text", 320, 220, label="Product details", text=PRODUCT_DETAILS, input_name="details"),
+        _node(
+            "copywriter",
+            "llm",
+            680,
+            60,
+            label="Copywriter",
+            system_prompt=COPYWRITER_PROMPT,
+            user_message="",
+            model="",
+            temperature=0.7,
+        ),
+        _node("upload-video", "upload_video", 0, 480, label="Product video", media_id=""),
+        _node("frame", "extract_frame", 320, 480, label="Frame at 50%", timestamp="50%"),
+        _node(
+            "social",
+            "llm",
+            1040,
+            260,
+            label="Social media post",
+            system_prompt=SOCIAL_PROMPT,
+            user_message="",
+            model="",
+            temperature=0.9,
+        ),
+    ]
+    edges = [
+        _edge("upload-image", "image", "crop", "image_url"),
+        _edge("crop", "output", "copywriter", "images"),
+        _edge("details", "text", "copywriter", "user_message"),
+        _edge("upload-video", "video", "frame", "video_url"),
+        _edge("copywriter", "output", "social", "user_message"),
+        _edge("crop", "output", "social", "images"),
+        _edge("frame", "output", "social", "images"),
+    ]
+    return Graph(nodes={n.id: n for n in nodes}, edges={e.id: e for e in edges})
+
+
+TEMPLATES: dict[str, tuple[str, Callable[[], Graph]]] = {
+    "marketing-kit": ("Product Marketing Kit Generator", marketing_kit),
+}
