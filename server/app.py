@@ -115,7 +115,7 @@ def create_app(settings: Settings) -> Litestar:
             PrometheusConfig(
                 app_name="galaxy", prefix="galaxy", group_path=True, exclude_unhandled_paths=True
             ).middleware,
-            DefineMiddleware(AuthMiddleware, exclude_from_auth_key="exclude_from_auth"),
+            DefineMiddleware(AuthMiddleware, exclude=["^/schema"], exclude_from_auth_key="exclude_from_auth"),
         ],
         plugins=[problem_details_plugin()],
         openapi_config=OpenAPIConfig(

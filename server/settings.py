@@ -154,7 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {}
     for variable, (field, parse) in _VARIABLES.items():
         raw = env.get(variable)
-        if raw is None or (raw == "" and variable not in _REQUIRED):
+        if raw is None or raw.strip() == "":
             continue
         try:
             values[field] = parse(raw) if parse else raw
