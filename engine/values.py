@@ -15,8 +15,8 @@ from engine.spec import MAX_LABEL_LENGTH, MAX_TEXT_LENGTH, ParamKind, ParamSpec,
 INVALID = "invalid_parameter"
 OUT_OF_RANGE = "parameter_out_of_range"
 
-_PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%\s*")
-_NUMERIC = re.compile(r"\s*-?\d+(?:\.\d+)?\s*")
+_PERCENT = re.compile(r"\s*(\d{1,15}(?:\.\d{1,15})?)\s*%\s*")
+_NUMERIC = re.compile(r"\s*-?\d{1,15}(?:\.\d{1,15})?\s*")
 
 Finding = tuple[str, str]
 
@@ -38,9 +38,17 @@ def describe(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+# Yjs stores numbers as doubles: integers beyond this lose precision (and crash the CRDT binding).
+MAX_SAFE_INTEGER = 2**53
+
+
 def is_number(value: object) -> TypeGuard[int | float]:
-    """A finite int or float; booleans are not numbers even though Python says they are ints."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float that a Yjs document can hold exactly; booleans are not numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= MAX_SAFE_INTEGER
+    return math.isfinite(value) and abs(value) <= MAX_SAFE_INTEGER
 
 
 def _format(number: float) -> str:
@@ -61,6 +69,8 @@ def _check_string(value: object, max_length: int | None, pattern: str | None) ->
     limit = max_length if max_length is not None else MAX_TEXT_LENGTH
     if len(value) > limit:
         return INVALID, f"is {len(value)} characters long; the limit is {limit}."
+    if "\x00" in value:
+        return INVALID, "contains a NUL character, which text cannot hold."
     if pattern is not None and value and re.fullmatch(pattern, value) is None:
         return INVALID, f"is {value!r}, which does not match the required pattern {pattern}."
     return None

@@ -25,6 +25,7 @@ from server.accounts.auth import AuthMiddleware
 from server.accounts.controllers import AuthController, TokenController
 from server.accounts.sessions import SessionStore
 from server.errors import problem_details_plugin
+from server.http_rules import enforce_request_rules
 from server.keys import RedisKeys
 from server.nodes import NodeTypeController
 from server.observability import RequestContextMiddleware, configure_logging, init_sentry
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> Litestar:
             DefineMiddleware(AuthMiddleware, exclude=["^/schema"], exclude_from_auth_key="exclude_from_auth"),
         ],
         plugins=[problem_details_plugin()],
+        before_request=enforce_request_rules,
         openapi_config=OpenAPIConfig(
             title="Galaxy API",
             version="1",

@@ -115,7 +115,7 @@ def _from_validation(exc: ValidationException) -> ProblemDetailsException:
     errors = exc.extra if isinstance(exc.extra, list) else []
     messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
     detail = (
-        "The request body is not valid: " + "; ".join(m for m in messages if m)
+        "The request is not valid: " + "; ".join(m for m in messages if m)
         if messages
         else (exc.detail or "The request is not valid.")
     )
@@ -130,7 +130,14 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
     if exc.status_code == 413:
         detail = "The request body is larger than this endpoint accepts."
     extra = exc.extra if isinstance(exc.extra, dict) else {}
+    if exc.status_code >= 500:
+        log.error("http_exception", status=exc.status_code, detail=detail, exc_info=exc)
     return _problem(exc.status_code, detail, extra=extra, headers=exc.headers)
+
+
+def _from_recursion(exc: RecursionError) -> ProblemDetailsException:
+    # Only hostile input nests deep enough for this: JSON bodies thousands of levels deep.
+    return _problem(400, "The request is nested too deeply to be processed.", slug="invalid-request")
 
 
 def _from_unexpected(exc: Exception) -> ProblemDetailsException:
@@ -146,6 +153,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             exception_to_problem_detail_map={
                 GalaxyError: _from_galaxy_error,
                 HTTPException: _from_http,
+                RecursionError: _from_recursion,
                 Exception: _from_unexpected,
             }
         )

@@ -17,17 +17,37 @@ class RateLimiter:
 
     async def hit(self, bucket: str, ident: str, *, limit: int, window: int) -> None:
         """Count one hit; raise `TooManyRequests` with the seconds to wait once over `limit`."""
+        count, ttl = await self.record(bucket, ident, window=window)
+        if count > limit:
+            raise self._refusal(bucket, ttl)
+
+    async def record(self, bucket: str, ident: str, *, window: int) -> tuple[int, int]:
+        """Count one hit without judging it; return the count in this window and its seconds left."""
         key = self._keys.rate_limit(bucket, ident)
         async with self._redis.pipeline(transaction=True) as pipe:
+            # SET NX EX starts the window atomically (EXPIRE NX needs Redis 7; we support 6.2).
+            pipe.set(key, 0, ex=window, nx=True)
             pipe.incr(key)
-            pipe.expire(key, window, nx=True)
             pipe.ttl(key)
-            count, _, ttl = await pipe.execute()
-        if count > limit:
-            raise TooManyRequests(
-                f"Too many {bucket.replace('-', ' ')} attempts. Try again in {max(ttl, 1)} seconds.",
-                retry_after=max(int(ttl), 1),
-            )
+            _, count, ttl = await pipe.execute()
+        return int(count), int(ttl)
+
+    async def check(self, bucket: str, ident: str, *, limit: int) -> None:
+        """Raise `TooManyRequests` if `limit` hits were already recorded in the current window."""
+        key = self._keys.rate_limit(bucket, ident)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.ttl(key)
+            count, ttl = await pipe.execute()
+        if count is not None and int(count) >= limit:
+            raise self._refusal(bucket, int(ttl))
+
+    @staticmethod
+    def _refusal(bucket: str, ttl: int) -> TooManyRequests:
+        wait = max(ttl, 1)
+        return TooManyRequests(
+            f"Too many {bucket.replace('-', ' ')} attempts. Try again in {wait} seconds.", retry_after=wait
+        )
 
     async def reset(self, bucket: str, ident: str) -> None:
         await self._redis.delete(self._keys.rate_limit(bucket, ident))

@@ -82,6 +82,8 @@ def _url(*schemes: str) -> Callable[[str], str]:
             parts = None
         if parts is None or parts.scheme not in schemes:
             raise ValueError(f"a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        if parts.scheme == "unix" and parts.path:
+            return value
         if not parts.hostname and "host=" not in parts.query:
             raise ValueError(f"a URL with a host, like {schemes[0]}://user@127.0.0.1/db")
         return value

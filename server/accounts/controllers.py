@@ -90,9 +90,12 @@ class AuthController(Controller):
         window = settings.login_limit_window
         await limiter.hit("sign-in", client_ip(request), limit=settings.login_limit_per_ip, window=window)
         email = service.normalize_email(data.email)
-        await limiter.hit("sign-in-email", email, limit=settings.login_limit_per_email, window=window)
+        # Per email, only failures count, so a correct password is never locked out by its own
+        # earlier successes; per address, every attempt counts.
+        await limiter.check("sign-in-email", email, limit=settings.login_limit_per_email)
         user = await service.authenticate(email, data.password)
         if user is None:
+            await limiter.record("sign-in-email", email, window=window)
             raise Unauthorized("Wrong email or password.")
         await limiter.reset("sign-in-email", email)
         return await self._start_session(request, user, 200)

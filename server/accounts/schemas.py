@@ -14,7 +14,7 @@ Email = Annotated[
     str,
     msgspec.Meta(
         max_length=320,
-        pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$",
+        pattern=r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$",
         description="An email address.",
         examples=["ada@example.com"],
     ),
@@ -28,7 +28,9 @@ NewPassword = Annotated[
         description=f"At least {MIN_PASSWORD_LENGTH} characters.",
     ),
 ]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# Visible text: no control characters (Postgres cannot store NUL), not only whitespace.
+DISPLAY_TEXT = r"^(?=.*\S)[^\x00-\x1f\x7f]*$"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=DISPLAY_TEXT)]
 
 
 class SignUp(msgspec.Struct, forbid_unknown_fields=True):

@@ -18,12 +18,13 @@ from collections.abc import Iterable
 from typing import Annotated, Any
 
 import msgspec
-from pycrdt import Doc, Map, Text
+from pycrdt import Array, Doc, Map, Text
 
 from engine.graph import Edge, Graph, Node, Position
 from engine.registry import NodeRegistry
 from engine.spec import NodeSpec, ParamKind
 from engine.validate import Problem, structural_problems, validate_graph
+from server.accounts.schemas import DISPLAY_TEXT
 
 FORMAT = "galaxy.workflow"
 FORMAT_VERSION = 1
@@ -47,8 +48,8 @@ class ExportEdge(msgspec.Struct, forbid_unknown_fields=True):
     id: Id
     source: Id
     source_handle: str = msgspec.field(name="sourceHandle")
-    target: Id = msgspec.field(default="")
-    target_handle: str = msgspec.field(name="targetHandle", default="")
+    target: Id
+    target_handle: str = msgspec.field(name="targetHandle")
 
 
 class WorkflowFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -56,7 +57,7 @@ class WorkflowFile(msgspec.Struct, forbid_unknown_fields=True):
 
     format: str
     version: int
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=DISPLAY_TEXT)]
     nodes: list[ExportNode]
     edges: list[ExportEdge]
 
@@ -73,15 +74,26 @@ def _problem_dict(p: Problem) -> dict[str, Any]:
     return {k: v for k, v in msgspec.structs.asdict(p).items() if v is not None}
 
 
-def _plain(value: Any) -> Any:
-    """JSON has one number type; the CRDT reads every number back as a float."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+MAX_VALUE_DEPTH = 16
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A CRDT or JSON value as plain JSON: Y.Text becomes a string, and integral floats become ints
+    (JSON has one number type; the CRDT reads every number back as a float). Anything JSON cannot
+    hold — XML types, subdocuments, bytes, absurd nesting — becomes None, which validation reports."""
+    if depth > MAX_VALUE_DEPTH:
+        return None
+    if isinstance(value, Text):
+        return str(value)
+    if isinstance(value, Map | dict):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, Array | list):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) <= 2**53 else value
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return None
 
 
 def text_keys(spec: NodeSpec | None) -> frozenset[str]:
@@ -169,7 +181,11 @@ def _str(value: Any) -> str:
 
 
 def _entry(raw: Any) -> dict[str, Any]:
-    value = raw.to_py() if isinstance(raw, Map) else None
+    """One node or edge entry as plain JSON; a malformed one reads as empty (and fails validation)."""
+    try:
+        value = _plain(raw) if isinstance(raw, Map) else None
+    except (ValueError, TypeError, RecursionError):
+        value = None
     return value if isinstance(value, dict) else {}
 
 
@@ -185,12 +201,11 @@ def document_graph(doc: Doc[Any]) -> Graph:
         position = entry.get("position")
         position = position if isinstance(position, dict) else {}
         data = entry.get("data")
-        data = data if isinstance(data, dict) else {}
         nodes[node_id] = Node(
             id=node_id,
             type=_str(entry.get("type")),
             position=Position(x=_number(position.get("x")), y=_number(position.get("y"))),
-            data=_plain(data),
+            data=data if isinstance(data, dict) else {},
         )
     edges: dict[str, Edge] = {}
     for edge_id, raw in doc.get("edges", type=Map).items():
@@ -278,6 +293,8 @@ def parse_workflow_file(raw: bytes, registry: NodeRegistry, *, max_nodes: int, m
         head = msgspec.json.decode(raw)
     except msgspec.DecodeError as err:
         raise DocumentError(f"The file is not valid JSON: {err}.", []) from None
+    except RecursionError:
+        raise DocumentError("The file is not valid JSON: it is nested too deeply.", []) from None
     if not isinstance(head, dict):
         raise DocumentError("The file must be a JSON object.", [])
     if head.get("format") != FORMAT:

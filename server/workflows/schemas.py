@@ -8,10 +8,10 @@ from uuid import UUID
 
 import msgspec
 
-from server.accounts.schemas import Email
+from server.accounts.schemas import DISPLAY_TEXT, Email
 from server.tables import Role
 
-WorkflowName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+WorkflowName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=DISPLAY_TEXT)]
 
 
 class WorkflowCreate(msgspec.Struct, forbid_unknown_fields=True):

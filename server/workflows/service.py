@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -60,13 +61,23 @@ async def load_document(workflow_id: UUID) -> Doc[Any]:
     return document.decode_state(row["snapshot"], (u["data"] for u in updates))
 
 
-async def append_update(workflow_id: UUID, update: bytes, author: UUID | None, **columns: Any) -> None:
-    """Log one document update and touch the workflow row (with any denormalised columns)."""
+async def edit_document(workflow_id: UUID, author: UUID | None, edit: Callable[[Doc[Any]], None]) -> Doc[Any]:
+    """Apply `edit` to the stored document and log the resulting update.
+
+    The workflow row is locked from read to write so concurrent REST edits apply one after the
+    other, and the denormalised `name` column always equals the name the document ends with.
+    """
     async with Workflow._meta.db.transaction():
+        await Workflow.raw("SELECT id FROM workflows WHERE id = {} FOR UPDATE", workflow_id)
+        doc = await load_document(workflow_id)
+        before = doc.get_state()
+        edit(doc)
+        update = doc.get_update(before)
         await DocumentUpdate.insert(DocumentUpdate(workflow=workflow_id, data=update, author=author))
-        values: dict[Any, Any] = {Workflow.updated_at: datetime.now(UTC)}
-        values.update({getattr(Workflow, k): v for k, v in columns.items()})
-        await Workflow.update(values).where(Workflow.id == workflow_id)
+        await Workflow.update(
+            {Workflow.updated_at: datetime.now(UTC), Workflow.name: document.document_name(doc)[:200]}
+        ).where(Workflow.id == workflow_id)
+    return doc
 
 
 # --- workflows ---------------------------------------------------------------------------
@@ -90,9 +101,11 @@ def _encode_cursor(updated_at: datetime, workflow_id: UUID) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, ident = msgspec.json.decode(base64.urlsafe_b64decode(padded), type=tuple[str, str])
-        return datetime.fromisoformat(stamp), UUID(ident)
-    except (ValueError, msgspec.DecodeError, TypeError):
+        stamp, ident = msgspec.json.decode(base64.urlsafe_b64decode(padded), type=tuple[datetime, UUID])
+        if stamp.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return stamp.astimezone(UTC), ident
+    except (ValueError, msgspec.DecodeError, TypeError, OverflowError):
         raise Invalid("The cursor is not valid; use the next_cursor of a previous page.") from None
 
 
@@ -127,10 +140,7 @@ async def get_workflow(workflow_id: UUID) -> dict[str, Any]:
 
 
 async def rename_workflow(workflow_id: UUID, name: str, author: UUID) -> None:
-    doc = await load_document(workflow_id)
-    before = doc.get_state()
-    document.set_name(doc, name)
-    await append_update(workflow_id, doc.get_update(before), author, name=name)
+    await edit_document(workflow_id, author, lambda doc: document.set_name(doc, name))
 
 
 async def delete_workflow(workflow_id: UUID) -> None:

@@ -139,3 +139,14 @@ def test_sign_in_rate_limited_per_email_and_per_ip(settings: Settings, clients: 
         # Another email from the same address runs into the per-IP limit (5) next.
         client.post("/api/auth/login", json={"email": "other@example.com", "password": "nope nope"})
         assert_problem(client.post("/api/auth/login", json={"email": "third@example.com", "password": "x"}), 429)
+
+
+def test_successful_sign_ins_do_not_count_towards_the_email_limit(settings: Settings, clients: Clients) -> None:
+    limited = msgspec.structs.replace(
+        settings, login_limit_per_email=2, redis_namespace=settings.redis_namespace + "-ok"
+    )
+    with run_server(limited) as url:
+        user = clients.user(url)
+        client = clients(url)
+        for _ in range(4):
+            assert client.post("/api/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 200

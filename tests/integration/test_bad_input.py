@@ -47,7 +47,12 @@ def user(new_user: Callable[..., User], settings: Settings) -> Iterator[User]:
 
 
 def count_workflows(settings: Settings, user: User) -> int:
-    rows = sql(settings.database_url, 'SELECT count(*) AS n FROM memberships WHERE "user" = $1::uuid', user.id)
+    rows = sql(
+        settings.database_url,
+        "SELECT count(*) AS n FROM memberships m JOIN workflows w ON w.id = m.workflow "
+        'WHERE m."user" = $1::uuid AND w.deleted_at IS NULL',
+        user.id,
+    )
     return int(rows[0]["n"])
 
 
@@ -196,3 +201,69 @@ def test_malformed_bodies(user: User, method: str, path: str, body: str) -> None
 def test_unknown_routes_and_methods_are_problems(user: User) -> None:
     assert_problem(user.http.get("/api/nope"), 404)
     assert_problem(user.http.put("/api/workflows"), 405)
+
+
+def test_deeply_nested_json_is_a_400_even_before_sign_in(user: User, base_url: str, clients: Any) -> None:
+    deep = '{"email": ' + "[" * 5000 + "]" * 5000 + "}"
+    anonymous = clients(base_url)
+    response = anonymous.post("/api/auth/login", content=deep, headers={"content-type": "application/json"})
+    assert_problem(response, 400, "nested")
+    deep_file = '{"format": "galaxy.workflow", "version": 1, "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = user.http.post("/api/workflows/import", content=deep_file, headers={"content-type": "application/json"})
+    assert_problem(response, 400, "nested")
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda f: f["nodes"][1]["data"].update(temperature=2**64), "temperature"),
+        (lambda f: f["nodes"][0]["data"].update(text="a\x00b"), "nul"),
+        (lambda f: f.update(name="tab\there"), "name"),
+        (lambda f: f.update(name="   "), "name"),
+        (lambda f: f["edges"][0].pop("target"), "target"),
+    ],
+)
+def test_values_json_or_yjs_cannot_hold_are_refused(
+    user: User, change: Callable[[dict[str, Any]], Any], fragment: str
+) -> None:
+    assert_problem(user.http.post("/api/workflows/import", json=mutate(change)), 422, fragment)
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "line\nbreak", "  ", "\x7f"])
+def test_control_characters_in_names(user: User, name: str) -> None:
+    assert_problem(user.http.post("/api/workflows", json={"name": name}), 400, "name")
+    assert_problem(user.http.post("/api/tokens", json={"name": name}), 400, "name")
+
+
+def test_numbers_beyond_json_range(user: User) -> None:
+    body = json.dumps(GOOD_FILE).replace('"x": 300', '"x": 1e999')
+    response = user.http.post("/api/workflows/import", content=body, headers={"content-type": "application/json"})
+    assert_problem(response, 400, "out of range")
+
+
+def test_json_endpoints_refuse_other_content_types(user: User, base_url: str, clients: Any) -> None:
+    # What an HTML form can send cross-site without a CORS preflight: text/plain and urlencoded.
+    anonymous = clients(base_url)
+    form = anonymous.post(
+        "/api/auth/login", content='{"email": "a@b.co", "password": "x"}', headers={"content-type": "text/plain"}
+    )
+    assert_problem(form, 415, "application/json")
+    assert_problem(user.http.post("/api/workflows", data={"name": "x"}), 415, "application/json")
+    assert_problem(user.http.post("/api/workflows", content=b'{"name": "x"}'), 415, "missing")
+
+
+def test_cross_site_writes_are_refused(user: User) -> None:
+    response = user.http.post("/api/workflows", json={"name": "x"}, headers={"sec-fetch-site": "cross-site"})
+    assert_problem(response, 403, "cross-site")
+    same = user.http.post("/api/workflows", json={"name": "kept"}, headers={"sec-fetch-site": "same-origin"})
+    assert same.status_code == 201
+    assert user.http.delete(f"/api/workflows/{same.json()['id']}").status_code == 204  # leaves the fixture's count at 0
+
+
+def test_cursors_out_of_range_are_refused(user: User) -> None:
+    import base64
+
+    for stamp in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00"):
+        raw = json.dumps([stamp, "00000000-0000-0000-0000-000000000000"]).encode()
+        cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        assert_problem(user.http.get("/api/workflows", params={"cursor": cursor}), 422, "cursor")

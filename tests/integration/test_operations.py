@@ -131,7 +131,7 @@ def test_web_process_writes_json_logs_with_the_request_id(settings: Settings) ->
 
 
 class _Envelopes(http.server.BaseHTTPRequestHandler):
-    received: list[bytes] = []  # noqa: RUF012 - one short-lived server per test
+    received: list[bytes] = []
 
     def do_POST(self) -> None:
         self.received.append(self.rfile.read(int(self.headers["content-length"])))

@@ -170,3 +170,17 @@ def test_viewer_may_duplicate_and_export_but_not_write(new_user: NewUser, client
     assert viewer.http.post(f"/api/workflows/{wid}/duplicate").status_code == 201
     assert_problem(viewer.http.delete(f"/api/workflows/{wid}"), 403, "owner")
     assert owner.http.get(f"/api/workflows/{wid}").status_code == 200
+
+
+def test_concurrent_renames_leave_one_consistent_name(new_user: NewUser) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    user = new_user()
+    wid = user.create_workflow()["id"]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(lambda i: user.http.patch(f"/api/workflows/{wid}", json={"name": f"n{i}"}).status_code,
+                                 range(12)))  # fmt: skip
+    assert statuses == [200] * 12
+    listed = next(w for w in user.http.get("/api/workflows").json()["items"] if w["id"] == wid)["name"]
+    assert listed == user.http.get(f"/api/workflows/{wid}").json()["name"]
+    assert listed == user.http.get(f"/api/workflows/{wid}/export").json()["name"]
