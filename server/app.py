@@ -20,10 +20,12 @@ from litestar.types import ASGIApp
 from piccolo.engine.postgres import PostgresEngine
 from redis.asyncio import Redis
 
+from collab.fanout import RedisBus
 from engine.registry import builtin_registry
 from server.accounts.auth import AuthMiddleware
 from server.accounts.controllers import AuthController, TokenController
 from server.accounts.sessions import SessionStore
+from server.collaboration import build_hub
 from server.errors import problem_details_plugin
 from server.http_rules import enforce_request_rules
 from server.keys import RedisKeys
@@ -31,6 +33,7 @@ from server.nodes import NodeTypeController
 from server.observability import RequestContextMiddleware, configure_logging, init_sentry
 from server.ops import HealthController, MetricsController
 from server.ratelimit import RateLimiter
+from server.realtime import workflow_socket
 from server.settings import Settings, load_settings
 from server.tables import bind_engine
 from server.workflows.access import provide_access
@@ -57,11 +60,12 @@ def create_app(settings: Settings) -> Litestar:
     """The web application; every resource it opens is opened and closed by its lifespan."""
     configure_logging(settings)
     init_sentry(settings)  # before the app is constructed: the integration patches Litestar
-    engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
-    bind_engine(engine)
     redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     keys = RedisKeys(settings.redis_namespace)
     registry = builtin_registry()
+    bus = RedisBus(redis)
+    hub = build_hub(settings, bus)
+    bus.on_reconnect = hub.anti_entropy
     state = State(
         {
             "settings": settings,
@@ -70,15 +74,27 @@ def create_app(settings: Settings) -> Litestar:
             "sessions": SessionStore(redis, keys, settings.session_max_age),
             "limiter": RateLimiter(redis, keys),
             "registry": registry,
+            "hub": hub,
         }
     )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Bound here, not when the app is built: building an app (e.g. to read its routes) must not
+        # repoint the tables of an app already serving in this process.
+        engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
+        bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
+        await bus.start()
+        await hub.start()
         try:
             yield
         finally:
+            for room in hub.rooms.values():
+                for connection in list(room.connections.values()):
+                    connection.shut(1012, "server restarting")
+            await hub.stop()
+            await bus.stop()
             await engine.close_connection_pool()
             await redis.aclose()
 
@@ -94,6 +110,7 @@ def create_app(settings: Settings) -> Litestar:
         TokenController,
         WorkflowController,
         NodeTypeController,
+        workflow_socket,
     ]
     assets = settings.static_dir / "assets"
     if assets.is_dir():
@@ -110,6 +127,7 @@ def create_app(settings: Settings) -> Litestar:
             "settings": provide("settings"),
             "registry": provide("registry"),
             "limiter": provide("limiter"),
+            "hub": provide("hub"),
             "access": Provide(provide_access),
         },
         middleware=[

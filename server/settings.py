@@ -49,6 +49,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_limit_window: int = 300
     signup_limit_per_ip: int = 20
     db_pool_max: int = 10
+    extra_nodes: str = ""
+    max_active_runs: int = 10
+    run_start_limit: int = 60
+    node_timeout: int = 600
+    node_max_attempts: int = 3
+    run_lease_seconds: int = 30
+    worker_max_jobs: int = 100
+    worker_poll_delay_ms: int = 50
+    max_ws_message_bytes: int = 1024 * 1024
+    max_document_bytes: int = 8 * 1024 * 1024
+    max_connections_per_user: int = 20
+    max_connections_per_document: int = 300
+    ws_send_queue: int = 1024
+    collab_flush_interval: float = 0.25
+    collab_unload_after: int = 10
+    version_every: int = 600
 
 
 def _int(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -113,6 +129,12 @@ def _namespace(raw: str) -> str:
     return raw
 
 
+def _module_path(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", raw.strip()):
+        raise ValueError("a Python module path such as mypackage.nodes")
+    return raw.strip()
+
+
 def _public_url(raw: str) -> str:
     return _url("http", "https")(raw).rstrip("/") if raw.strip() else ""
 
@@ -143,6 +165,21 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "LOGIN_LIMIT_WINDOW": ("login_limit_window", _int(1, 86_400)),
     "SIGNUP_LIMIT_PER_IP": ("signup_limit_per_ip", _int(1, 1_000_000)),
     "DB_POOL_MAX": ("db_pool_max", _int(1, 1000)),
+    "GALAXY_EXTRA_NODES": ("extra_nodes", _module_path),
+    "MAX_ACTIVE_RUNS": ("max_active_runs", _int(1, 100_000)),
+    "RUN_START_LIMIT": ("run_start_limit", _int(1, 1_000_000)),
+    "NODE_TIMEOUT": ("node_timeout", _int(1, 7 * 24 * 3600)),
+    "NODE_MAX_ATTEMPTS": ("node_max_attempts", _int(1, 100)),
+    "RUN_LEASE_SECONDS": ("run_lease_seconds", _int(1, 3600)),
+    "WORKER_MAX_JOBS": ("worker_max_jobs", _int(1, 10_000)),
+    "WORKER_POLL_DELAY_MS": ("worker_poll_delay_ms", _int(1, 10_000)),
+    "MAX_WS_MESSAGE_BYTES": ("max_ws_message_bytes", _int(1024, 64 * 1024**2)),
+    "MAX_DOCUMENT_BYTES": ("max_document_bytes", _int(1024, 1024**3)),
+    "MAX_CONNECTIONS_PER_USER": ("max_connections_per_user", _int(1, 100_000)),
+    "MAX_CONNECTIONS_PER_DOCUMENT": ("max_connections_per_document", _int(1, 100_000)),
+    "WS_SEND_QUEUE": ("ws_send_queue", _int(8, 1_000_000)),
+    "VERSION_EVERY": ("version_every", _int(10, 7 * 24 * 3600)),
+    "COLLAB_UNLOAD_AFTER": ("collab_unload_after", _int(0, 3600)),
 }
 _REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
 
@@ -171,6 +208,20 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     if settings.public_url.startswith("https://") and "secure_cookies" not in values:
         settings = msgspec.structs.replace(settings, secure_cookies=True)
     return settings
+
+
+def to_environment(settings: Settings) -> dict[str, str]:
+    """The environment variables that `load_settings` reads back as `settings`."""
+    env = {}
+    for variable, (field, _) in _VARIABLES.items():
+        value = getattr(settings, field)
+        if isinstance(value, bool):
+            env[variable] = "true" if value else "false"
+        elif isinstance(value, float) and value.is_integer():
+            env[variable] = str(int(value))
+        else:
+            env[variable] = str(value)
+    return env
 
 
 def _describe(variable: str) -> str:

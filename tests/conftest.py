@@ -17,7 +17,7 @@ import redis
 
 from server.embedded import EmbeddedPostgres, EmbeddedRedis, port_open
 from server.settings import PROJECT_ROOT, Settings, load_settings
-from tests.support import Clients, ServiceUrls, User, admin_sql, run_server
+from tests.support import Clients, ServiceUrls, User, admin_sql, run_server_in_thread
 
 RUN_ID = secrets.token_hex(4)
 
@@ -89,7 +89,7 @@ def settings(services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def base_url(settings: Settings) -> Iterator[str]:
     """One real HTTP server (uvicorn) shared by the tests that need default settings."""
-    with run_server(settings) as url:
+    with run_server_in_thread(settings) as url:
         yield url
 
 

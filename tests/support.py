@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +20,7 @@ import uvicorn
 
 from server.app import create_app
 from server.embedded import free_port
-from server.settings import Settings
+from server.settings import PROJECT_ROOT, Settings, to_environment
 
 PASSWORD = "correct horse battery"
 
@@ -56,7 +59,43 @@ def sql(database_url: str, query: str, *args: Any) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def run_server(settings: Settings) -> Iterator[str]:
-    """Serve `create_app(settings)` over real HTTP on a free port, in a background thread."""
+    """Serve the app with `settings` in its own `galaxy web` process, over real HTTP.
+
+    A process per server, because Piccolo binds tables to one engine per process: a second app
+    in this process would take over the tables of the one already serving the other tests.
+    """
+    port = free_port()
+    env = {**os.environ, **to_environment(settings), "HOST": "127.0.0.1", "PORT": str(port), "LOG_JSON": "false"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "web"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def run_server_in_thread(settings: Settings) -> Iterator[str]:
+    """Serve `create_app(settings)` in a background thread of this process (one per process)."""
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
     server = uvicorn.Server(config)

@@ -9,6 +9,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
+from collab.hub import Hub
 from engine.graph import Graph
 from engine.registry import NodeRegistry
 from server.accounts.auth import CurrentUser
@@ -138,13 +139,16 @@ class WorkflowController(Controller):
         data: JSONBody[WorkflowRename],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        hub: NamedDependency[Hub],
     ) -> WorkflowDetail:
-        await service.rename_workflow(access.workflow_id, data.name.strip() or data.name, access.user.id)
+        update = await service.rename_workflow(access.workflow_id, data.name.strip() or data.name, access.user.id)
+        hub.apply_server_update(str(access.workflow_id), update, stored=True)
         return await _detail(access.workflow_id, access.role, settings, registry)
 
     @delete("/{workflow_id:uuid}", opt=OWNER, summary="Delete a workflow")
-    async def delete_workflow(self, access: NamedDependency[Access]) -> None:
+    async def delete_workflow(self, access: NamedDependency[Access], hub: NamedDependency[Hub]) -> None:
         await service.delete_workflow(access.workflow_id)
+        await hub.control(str(access.workflow_id), {"type": "deleted"})
 
     @post("/{workflow_id:uuid}/duplicate", opt=VIEWER, summary="Copy a workflow into a new one you own")
     async def duplicate(
@@ -174,10 +178,19 @@ class WorkflowController(Controller):
 
     @patch("/{workflow_id:uuid}/members/{user_id:uuid}", opt=OWNER, summary="Change a member's role")
     async def change_role(
-        self, access: NamedDependency[Access], user_id: FromPath[UUID], data: JSONBody[MemberUpdate]
+        self,
+        access: NamedDependency[Access],
+        user_id: FromPath[UUID],
+        data: JSONBody[MemberUpdate],
+        hub: NamedDependency[Hub],
     ) -> MemberOut:
-        return MemberOut(**await service.change_role(access.workflow_id, user_id, Role(data.role)))
+        member = await service.change_role(access.workflow_id, user_id, Role(data.role))
+        await hub.control(str(access.workflow_id), {"type": "member", "user_id": str(user_id)})
+        return MemberOut(**member)
 
     @delete("/{workflow_id:uuid}/members/{user_id:uuid}", opt=OWNER, summary="Remove a member")
-    async def remove_member(self, access: NamedDependency[Access], user_id: FromPath[UUID]) -> None:
+    async def remove_member(
+        self, access: NamedDependency[Access], user_id: FromPath[UUID], hub: NamedDependency[Hub]
+    ) -> None:
         await service.remove_member(access.workflow_id, user_id)
+        await hub.control(str(access.workflow_id), {"type": "member", "user_id": str(user_id)})

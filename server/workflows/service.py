@@ -61,7 +61,7 @@ async def load_document(workflow_id: UUID) -> Doc[Any]:
     return document.decode_state(row["snapshot"], (u["data"] for u in updates))
 
 
-async def edit_document(workflow_id: UUID, author: UUID | None, edit: Callable[[Doc[Any]], None]) -> Doc[Any]:
+async def edit_document(workflow_id: UUID, author: UUID | None, edit: Callable[[Doc[Any]], None]) -> bytes:
     """Apply `edit` to the stored document and log the resulting update.
 
     The workflow row is locked from read to write so concurrent REST edits apply one after the
@@ -77,7 +77,7 @@ async def edit_document(workflow_id: UUID, author: UUID | None, edit: Callable[[
         await Workflow.update(
             {Workflow.updated_at: datetime.now(UTC), Workflow.name: document.document_name(doc)[:200]}
         ).where(Workflow.id == workflow_id)
-    return doc
+    return update
 
 
 # --- workflows ---------------------------------------------------------------------------
@@ -139,8 +139,8 @@ async def get_workflow(workflow_id: UUID) -> dict[str, Any]:
     return row
 
 
-async def rename_workflow(workflow_id: UUID, name: str, author: UUID) -> None:
-    await edit_document(workflow_id, author, lambda doc: document.set_name(doc, name))
+async def rename_workflow(workflow_id: UUID, name: str, author: UUID) -> bytes:
+    return await edit_document(workflow_id, author, lambda doc: document.set_name(doc, name))
 
 
 async def delete_workflow(workflow_id: UUID) -> None:

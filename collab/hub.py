@@ -1,0 +1,371 @@
+"""The rooms of one process: loading, unloading, persistence and fan-out between processes.
+
+- Loading subscribes to the document's bus channel first, then reads the store, so nothing
+  published meanwhile is missed (messages that arrive during the load are replayed after it).
+  Concurrent joins of a room being loaded wait for the same load.
+- Only the process whose client sent an update stores it: local updates are batched and
+  appended every `flush_interval` seconds; updates from the bus are applied, not stored.
+- Every `sync_interval` each room publishes its state vector and a digest of its delete set; a
+  process that has more answers with the difference, one that has less asks. Updates that Redis
+  dropped heal this way.
+- A room is unloaded `unload_after` seconds after its last client left, after a final flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Doc, merge_updates
+
+from collab import protocol
+from collab.connection import Connection
+from collab.fanout import Bus
+from collab.keys import CollabKeys
+from collab.room import Limits, Room
+from collab.store import DocumentGone, DocumentStore
+
+log = logging.getLogger(__name__)
+
+KIND_UPDATE = b"U"
+KIND_AWARENESS = b"A"
+KIND_SYNC = b"S"
+KIND_CONTROL = b"C"
+SENDER_BYTES = 16
+
+
+@dataclass
+class HubMetrics:
+    """Counters the server exposes to Prometheus (the library stays free of it)."""
+
+    updates_applied: int = 0
+    updates_stored: int = 0
+    remote_updates: int = 0
+    slow_clients_dropped: int = 0
+    fanout_latencies: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Slot:
+    room: Room
+    pending: list[tuple[bytes, str | None]] = field(default_factory=list)
+    unload: asyncio.TimerHandle | None = None
+    stored_since_compaction: int = 0
+    last_version: float = field(default_factory=time.monotonic)
+    active_since_version: bool = False
+
+
+def delete_set_digest(doc: Doc[Any]) -> bytes:
+    """A digest of the delete set (which a state vector does not reflect), order-independent."""
+    encoded = doc.get_update(doc.get_state())
+    reader = protocol.Reader(encoded)
+    try:
+        if reader.var_uint() != 0:
+            return hashlib.sha1(encoded).digest()
+        ranges = []
+        for _ in range(reader.var_uint()):
+            client = reader.var_uint()
+            for _ in range(reader.var_uint()):
+                ranges.append((client, reader.var_uint(), reader.var_uint()))
+    except protocol.ProtocolError:
+        return hashlib.sha1(encoded).digest()
+    return hashlib.sha1(repr(sorted(ranges)).encode()).digest()
+
+
+class Hub:
+    """Holds the open rooms of this process and keeps them durable and in step with the others."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        bus: Bus,
+        keys: CollabKeys,
+        *,
+        limits: Limits | None = None,
+        flush_interval: float = 0.25,
+        sync_interval: float = 2.0,
+        unload_after: float = 10.0,
+        compact_after: int = 200,
+        version_every: float = 600.0,
+        text_channels: Callable[[str], list[str]] | None = None,
+        on_control: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
+        max_connection_queue: int = 1024,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.keys = keys
+        self.limits = limits or Limits()
+        self.process_id = uuid.uuid4().bytes
+        self.flush_interval = flush_interval
+        self.sync_interval = sync_interval
+        self.unload_after = unload_after
+        self.compact_after = compact_after
+        self.version_every = version_every
+        self.text_channels = text_channels or (lambda doc_id: [])
+        self.on_control = on_control
+        self.max_connection_queue = max_connection_queue
+        self.metrics = HubMetrics()
+        self._slots: dict[str, _Slot] = {}
+        self._loading: dict[str, asyncio.Future[_Slot]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_probe: dict[str, float] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._every(self.flush_interval, self.flush), name="hub-flush"),
+            asyncio.create_task(self._every(self.sync_interval, self.anti_entropy), name="hub-sync"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for doc_id in list(self._slots):
+            await self._unload(doc_id)
+
+    async def _every(self, interval: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job()
+            except Exception:
+                log.exception("hub_job_failed")
+
+    @property
+    def rooms(self) -> dict[str, Room]:
+        return {doc_id: slot.room for doc_id, slot in self._slots.items()}
+
+    def connection_count(self) -> int:
+        return sum(len(slot.room.connections) for slot in self._slots.values())
+
+    # --- joining and leaving --------------------------------------------------------------
+
+    def connect(self, transport: Any, identity: Any) -> Connection:
+        return Connection(transport, identity, max_queue=self.max_connection_queue)
+
+    async def join(self, doc_id: str, connection: Connection) -> Room:
+        """Open (or reuse) the room and add the connection. Raises DocumentGone."""
+        slot = self._slots.get(doc_id)
+        if slot is None:
+            loading = self._loading.get(doc_id)
+            if loading is None:
+                loading = asyncio.get_running_loop().create_future()
+                self._loading[doc_id] = loading
+                try:
+                    loading.set_result(await self._load(doc_id))
+                except BaseException as err:
+                    loading.set_exception(err)
+                    loading.exception()  # mark retrieved: joiners below re-raise it
+                finally:
+                    del self._loading[doc_id]
+            slot = await asyncio.shield(loading)
+        if slot.unload is not None:
+            slot.unload.cancel()
+            slot.unload = None
+        slot.room.add(connection)
+        return slot.room
+
+    def leave(self, room: Room, connection: Connection) -> None:
+        room.remove(connection)
+        slot = self._slots.get(room.doc_id)
+        if slot is not None and not room.connections and slot.unload is None:
+            loop = asyncio.get_running_loop()
+            slot.unload = loop.call_later(self.unload_after, lambda: loop.create_task(self._unload(room.doc_id)))
+
+    async def _load(self, doc_id: str) -> _Slot:
+        early: list[bytes] = []
+        channel = self.keys.document_channel(doc_id)
+        await self.bus.subscribe(channel, early.append)
+        try:
+            parts = await self.store.load(doc_id)
+        except BaseException:
+            await self.bus.unsubscribe(channel)
+            raise
+        doc: Doc[Any] = Doc()
+        for part in parts:
+            doc.apply_update(part)
+        room = Room(
+            doc_id, doc, limits=self.limits, on_update=self._local_update, on_awareness=self._local_awareness,
+            size=sum(len(p) for p in parts),
+        )  # fmt: skip
+        slot = _Slot(room)
+        self._slots[doc_id] = slot
+        await self.bus.subscribe(channel, lambda message: self._on_bus(doc_id, message))
+        for message in early:
+            self._on_bus(doc_id, message)
+        for text_channel in self.text_channels(doc_id):
+            await self.bus.subscribe(text_channel, _text_relay(room))
+        await self._publish(doc_id, KIND_SYNC, self._sync_payload(room))
+        return slot
+
+    async def _unload(self, doc_id: str) -> None:
+        slot = self._slots.get(doc_id)
+        if slot is None or slot.room.connections:
+            if slot is not None:
+                slot.unload = None
+            return
+        await self._flush_slot(doc_id, slot)
+        with contextlib.suppress(DocumentGone):
+            await self._reconcile(doc_id, slot.room)
+            await self.store.compact(doc_id)
+        if self._slots.get(doc_id) is slot and not slot.room.connections:
+            del self._slots[doc_id]
+            await self.bus.unsubscribe(self.keys.document_channel(doc_id))
+            for text_channel in self.text_channels(doc_id):
+                await self.bus.unsubscribe(text_channel)
+
+    # --- local changes --------------------------------------------------------------------
+
+    def _local_update(self, room: Room, update: bytes, origin: Connection | None) -> None:
+        slot = self._slots.get(room.doc_id)
+        if slot is None:
+            return
+        self.metrics.updates_applied += 1
+        slot.pending.append((update, origin.identity.user_id if origin else None))
+        slot.active_since_version = True
+        self._send(room.doc_id, KIND_UPDATE, update)
+
+    def _local_awareness(self, room: Room, payload: bytes) -> None:
+        self._send(room.doc_id, KIND_AWARENESS, payload)
+
+    def apply_server_update(self, doc_id: str, update: bytes, *, stored: bool) -> None:
+        """A change made outside any room (REST edit). `stored`: already in the log."""
+        slot = self._slots.get(doc_id)
+        if stored:
+            if slot is not None:
+                slot.room.apply_remote(update)
+            self._send(doc_id, KIND_UPDATE, update)
+        elif slot is not None:
+            slot.room.apply(update, None)
+
+    async def control(self, doc_id: str, event: dict[str, Any]) -> None:
+        """Tell every process serving `doc_id` (this one too) about an access change."""
+        if self.on_control is not None and doc_id in self._slots:
+            await self.on_control(doc_id, event)
+        await self._publish(doc_id, KIND_CONTROL, json.dumps(event).encode())
+
+    # --- persistence ----------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        for doc_id, slot in list(self._slots.items()):
+            await self._flush_slot(doc_id, slot)
+            if time.monotonic() - slot.last_version > self.version_every and slot.active_since_version:
+                slot.last_version, slot.active_since_version = time.monotonic(), False
+                with contextlib.suppress(DocumentGone):
+                    await self.store.save_version(doc_id, slot.room.doc.get_update(), "", None)
+
+    async def _flush_slot(self, doc_id: str, slot: _Slot) -> None:
+        if not slot.pending:
+            return
+        batch, slot.pending = slot.pending, []
+        by_author: dict[str | None, list[bytes]] = {}
+        for update, author in batch:
+            by_author.setdefault(author, []).append(update)
+        rows = [(u[0] if len(u) == 1 else merge_updates(*u), author) for author, u in by_author.items()]
+        try:
+            await self.store.append(doc_id, rows)
+        except DocumentGone:
+            return
+        except Exception:
+            slot.pending[:0] = batch  # keep them; the next flush retries
+            raise
+        self.metrics.updates_stored += len(batch)
+        slot.stored_since_compaction += len(rows)
+        if slot.stored_since_compaction >= self.compact_after:
+            slot.stored_since_compaction = 0
+            await self.store.compact(doc_id)
+
+    async def _reconcile(self, doc_id: str, room: Room) -> None:
+        """Store what this room holds and the store lacks: updates other processes applied here
+        but died before storing. Appending known content again is harmless (CRDT merge)."""
+        stored: Doc[Any] = Doc()
+        for part in await self.store.load(doc_id):
+            stored.apply_update(part)
+        if protocol.is_behind(
+            protocol.decode_state_vector(stored.get_state()), protocol.decode_state_vector(room.doc.get_state())
+        ) or delete_set_digest(stored) != delete_set_digest(room.doc):
+            await self.store.append(doc_id, [(room.doc.get_update(stored.get_state()), None)])
+
+    # --- between processes ----------------------------------------------------------------
+
+    def _send(self, doc_id: str, kind: bytes, payload: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._publish(doc_id, kind, payload))
+        task.add_done_callback(_log_failure)
+
+    async def _publish(self, doc_id: str, kind: bytes, payload: bytes) -> None:
+        stamp = time.time().hex().encode().ljust(24)
+        await self.bus.publish(self.keys.document_channel(doc_id), kind + self.process_id + stamp + payload)
+
+    def _on_bus(self, doc_id: str, message: bytes) -> None:
+        kind, sender = message[:1], message[1 : 1 + SENDER_BYTES]
+        if sender == self.process_id:
+            return
+        header = 1 + SENDER_BYTES + 24
+        payload = message[header:]
+        slot = self._slots.get(doc_id)
+        if slot is None:
+            return
+        room = slot.room
+        if kind == KIND_UPDATE:
+            self.metrics.remote_updates += 1
+            with contextlib.suppress(ValueError):
+                sent = float.fromhex(message[1 + SENDER_BYTES : header].decode().strip())
+                self.metrics.fanout_latencies.append(time.time() - sent)
+                del self.metrics.fanout_latencies[:-10_000]
+            room.apply_remote(payload)
+        elif kind == KIND_AWARENESS:
+            room.apply_remote_awareness(payload)
+        elif kind == KIND_SYNC:
+            self._answer_sync(doc_id, room, payload)
+        elif kind == KIND_CONTROL and self.on_control is not None:
+            task = asyncio.get_running_loop().create_task(self.on_control(doc_id, json.loads(payload)))
+            task.add_done_callback(_log_failure)
+
+    def _sync_payload(self, room: Room) -> bytes:
+        return protocol.var_bytes(room.doc.get_state()) + delete_set_digest(room.doc)
+
+    def _answer_sync(self, doc_id: str, room: Room, payload: bytes) -> None:
+        reader = protocol.Reader(payload)
+        try:
+            their_state = reader.var_bytes()
+            theirs = protocol.decode_state_vector(their_state)
+        except protocol.ProtocolError:
+            return
+        their_digest = payload[reader.pos :]
+        mine = protocol.decode_state_vector(room.doc.get_state())
+        if protocol.is_behind(theirs, mine) or their_digest != delete_set_digest(room.doc):
+            self._send(doc_id, KIND_UPDATE, room.doc.get_update(their_state))
+        if protocol.is_behind(mine, theirs):
+            now = time.monotonic()
+            if now - self._last_probe.get(doc_id, 0.0) > self.sync_interval / 4:
+                self._last_probe[doc_id] = now
+                self._send(doc_id, KIND_SYNC, self._sync_payload(room))
+
+    async def anti_entropy(self) -> None:
+        for doc_id, slot in list(self._slots.items()):
+            slot.room.expire_presence()
+            await self._publish(doc_id, KIND_SYNC, self._sync_payload(slot.room))
+
+
+def _text_relay(room: Room) -> Callable[[bytes], None]:
+    def relay(message: bytes) -> None:
+        room.broadcast_text(message.decode("utf-8", errors="replace"))
+
+    return relay
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("hub_task_failed", exc_info=task.exception())

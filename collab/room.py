@@ -1,0 +1,283 @@
+"""A room: one document, its awareness states and the connections editing it in this process.
+
+Everything here is synchronous and runs on the event-loop thread (a pycrdt Doc is not
+thread-safe). The room never awaits: outgoing frames go into each connection's bounded queue,
+and a connection that cannot keep up is closed rather than buffered without bound.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycrdt import Doc, Map, TransactionEvent
+
+from collab import protocol
+from collab.connection import Connection
+
+EMPTY_UPDATE = b"\x00\x00"
+_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_nodes: int = 500
+    max_document_bytes: int = 8 * 1024 * 1024
+    max_awareness_state_bytes: int = 16 * 1024
+    awareness_timeout: float = 30.0
+
+
+@dataclass
+class _Presence:
+    clock: int
+    state: dict[str, Any] | None
+    owner: str | None  # id of the local connection that controls this client id; None = remote
+    seen: float = field(default_factory=time.monotonic)
+
+
+class Refused(Exception):
+    """A write the room would not accept; the reason is told to the client (auth message)."""
+
+
+def colour_for(user_id: str) -> str:
+    """A stable, readable colour per user for cursors and selections."""
+    hue = int.from_bytes(user_id.encode()[-6:].ljust(6, b"0"), "big") % 360
+    # HSL(hue, 65%, 45%) → RGB, written out so the client needs no colour logic.
+    c = (1 - abs(2 * 0.45 - 1)) * 0.65
+    x = c * (1 - abs((hue / 60) % 2 - 1))
+    m = 0.45 - c / 2
+    r, g, b = [(c, x, 0), (x, c, 0), (0, c, x), (0, x, c), (x, 0, c), (c, 0, x)][hue // 60]
+    return "#{:02x}{:02x}{:02x}".format(*(round((v + m) * 255) for v in (r, g, b)))
+
+
+class Room:
+    """One open document: applies client frames, fans them out locally, reports what changed.
+
+    `on_update(room, update, origin)` is called with every effective change (origin is the local
+    `Connection` that sent it, or None for remote / server changes); `on_awareness(room, payload)`
+    with every awareness change made by a local connection.
+    """
+
+    def __init__(
+        self,
+        doc_id: str,
+        doc: Doc[Any],
+        *,
+        limits: Limits,
+        on_update: Callable[[Room, bytes, Connection | None], None],
+        on_awareness: Callable[[Room, bytes], None],
+        size: int = 0,
+    ) -> None:
+        self.doc_id = doc_id
+        self.doc = doc
+        self.limits = limits
+        self.connections: dict[str, Connection] = {}
+        self.presence: dict[int, _Presence] = {}
+        self.size = size
+        self._on_update = on_update
+        self._on_awareness = on_awareness
+        self._nodes = doc.get("nodes", type=Map)
+        doc.get("edges", type=Map)
+        doc.get("meta", type=Map)
+        self._captured: list[bytes] = []
+        self._added_nodes: list[str] = []
+        doc.observe(self._capture)
+        self._nodes.observe(self._capture_nodes)
+
+    # --- connections ----------------------------------------------------------------------
+
+    def add(self, connection: Connection) -> None:
+        """Register a connection and start the sync: our step 1, and who is here."""
+        self.connections[connection.id] = connection
+        connection.enqueue(protocol.sync_step1(self.doc.get_state()))
+        if self.presence:
+            connection.enqueue(protocol.awareness(self._encode_presence(list(self.presence))))
+
+    def remove(self, connection: Connection) -> None:
+        """Forget a connection and tell everyone its cursors are gone."""
+        self.connections.pop(connection.id, None)
+        gone = [cid for cid, p in self.presence.items() if p.owner == connection.id]
+        if gone:
+            payload = self._drop_presence(gone)
+            self._broadcast(protocol.awareness(payload), exclude=None)
+            self._on_awareness(self, payload)
+
+    # --- frames from local clients --------------------------------------------------------
+
+    def receive(self, connection: Connection, frame: bytes) -> None:
+        """Handle one binary frame. Raises ProtocolError for malformed frames or updates."""
+        message = protocol.decode(frame)
+        if isinstance(message, protocol.SyncStep1):
+            connection.enqueue(protocol.sync_step2(self.doc.get_update(message.state_vector)))
+        elif isinstance(message, protocol.SyncStep2 | protocol.SyncUpdate):
+            if message.update == EMPTY_UPDATE:
+                return
+            if not connection.identity.can_write:
+                connection.enqueue(protocol.permission_denied("read-only: viewers cannot edit this workflow"))
+                return
+            try:
+                self.apply(message.update, connection)
+            except Refused as refused:
+                connection.enqueue(protocol.permission_denied(str(refused)))
+        elif isinstance(message, protocol.AwarenessMessage):
+            self._receive_awareness(connection, message.payload)
+        elif isinstance(message, protocol.QueryAwareness):
+            if self.presence:
+                connection.enqueue(protocol.awareness(self._encode_presence(list(self.presence))))
+        # Auth frames from a client mean nothing to us.
+
+    def apply(self, update: bytes, origin: Connection | None) -> bytes | None:
+        """Apply an update, enforce the limits, broadcast the effective change; return it."""
+        if self.size + len(update) > self.limits.max_document_bytes:
+            # `size` only grows between loads; measure for real before refusing anything.
+            self.size = len(self.doc.get_update())
+        if self.size + len(update) > self.limits.max_document_bytes:
+            raise Refused(
+                f"document size limit: this workflow is at its {self.limits.max_document_bytes} byte limit; "
+                "the change was not saved"
+            )
+        self._captured.clear()
+        self._added_nodes.clear()
+        try:
+            with self.doc.transaction(origin=origin.id if origin else "remote"):
+                self.doc.apply_update(update)
+        except ValueError as err:
+            raise protocol.ProtocolError(f"not a valid Yjs update: {err}") from None
+        refused = None
+        if len(self._nodes) > self.limits.max_nodes and self._added_nodes:
+            added = list(self._added_nodes)
+            with self.doc.transaction(origin="limit"):
+                for key in added:
+                    if key in self._nodes:
+                        del self._nodes[key]
+            refused = (
+                f"node limit: a workflow holds at most {self.limits.max_nodes} nodes; "
+                f"the {len(added)} node(s) just added were removed"
+            )
+        effective = self._take_captured()
+        if effective is not None:
+            self.size += len(effective)
+            self._broadcast(protocol.sync_update(effective), exclude=origin)
+            self._on_update(self, effective, origin)
+        if refused:
+            if origin is not None:
+                origin.enqueue(protocol.sync_update(effective or EMPTY_UPDATE))
+            raise Refused(refused)
+        return effective
+
+    def apply_remote(self, update: bytes) -> None:
+        """An update from another process (already stored there): apply and pass to local clients."""
+        self._captured.clear()
+        self._added_nodes.clear()
+        try:
+            with self.doc.transaction(origin="remote"):
+                self.doc.apply_update(update)
+        except ValueError:
+            return  # another process relayed it, so it was valid there; nothing to do here
+        effective = self._take_captured()
+        if effective is not None:
+            self.size += len(effective)
+            self._broadcast(protocol.sync_update(effective), exclude=None)
+
+    def _capture(self, event: TransactionEvent) -> None:
+        if event.update != EMPTY_UPDATE:
+            self._captured.append(event.update)
+
+    def _capture_nodes(self, event: Any) -> None:
+        for key, change in event.keys.items():
+            if change.get("action") == "add":
+                self._added_nodes.append(key)
+
+    def _take_captured(self) -> bytes | None:
+        if not self._captured:
+            return None
+        from pycrdt import merge_updates
+
+        captured = self._captured[0] if len(self._captured) == 1 else merge_updates(*self._captured)
+        self._captured.clear()
+        return captured
+
+    # --- awareness ------------------------------------------------------------------------
+
+    def _receive_awareness(self, connection: Connection, payload: bytes) -> None:
+        entries = protocol.decode_awareness(payload, max_state_bytes=self.limits.max_awareness_state_bytes)
+        accepted = []
+        for entry in entries:
+            known = self.presence.get(entry.client_id)
+            if known is not None and known.owner != connection.id:
+                continue  # a client id another connection controls: no impersonation
+            if known is not None and entry.clock < known.clock:
+                continue
+            state = self._stamp(connection, entry.state)
+            self.presence[entry.client_id] = _Presence(entry.clock, state, connection.id)
+            connection.awareness_clients.add(entry.client_id)
+            accepted.append(protocol.AwarenessEntry(entry.client_id, entry.clock, state))
+        if accepted:
+            out = protocol.encode_awareness(accepted)
+            self._broadcast(protocol.awareness(out), exclude=None)
+            self._on_awareness(self, out)
+
+    def _stamp(self, connection: Connection, state: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The server, not the client, says who a cursor belongs to."""
+        if state is None:
+            return None
+        claimed = state.get("user")
+        colour = claimed.get("color") if isinstance(claimed, dict) else None
+        state = dict(state)
+        state["user"] = {
+            "id": connection.identity.user_id,
+            "name": connection.identity.name,
+            "color": colour
+            if isinstance(colour, str) and _COLOUR.fullmatch(colour)
+            else colour_for(connection.identity.user_id),
+        }
+        return state
+
+    def apply_remote_awareness(self, payload: bytes) -> None:
+        try:
+            entries = protocol.decode_awareness(payload)
+        except protocol.ProtocolError:
+            return
+        for entry in entries:
+            known = self.presence.get(entry.client_id)
+            if known is not None and known.owner is not None:
+                continue
+            if entry.state is None:
+                self.presence.pop(entry.client_id, None)
+            else:
+                self.presence[entry.client_id] = _Presence(entry.clock, entry.state, None)
+        self._broadcast(protocol.awareness(payload), exclude=None)
+
+    def _drop_presence(self, client_ids: list[int]) -> bytes:
+        entries = []
+        for client_id in client_ids:
+            presence = self.presence.pop(client_id, None)
+            clock = presence.clock + 1 if presence else 0
+            entries.append(protocol.AwarenessEntry(client_id, clock, None))
+        return protocol.encode_awareness(entries)
+
+    def _encode_presence(self, client_ids: list[int]) -> bytes:
+        return protocol.encode_awareness(
+            [protocol.AwarenessEntry(cid, self.presence[cid].clock, self.presence[cid].state) for cid in client_ids]
+        )
+
+    def expire_presence(self) -> None:
+        """Forget remote cursors whose owner stopped renewing them (clients do the same)."""
+        cutoff = time.monotonic() - self.limits.awareness_timeout
+        for client_id in [c for c, p in self.presence.items() if p.owner is None and p.seen < cutoff]:
+            del self.presence[client_id]
+
+    # --- fan-out to local connections -----------------------------------------------------
+
+    def _broadcast(self, frame: bytes, *, exclude: Connection | None) -> None:
+        for connection in list(self.connections.values()):
+            if connection is not exclude:
+                connection.enqueue(frame)
+
+    def broadcast_text(self, text: str) -> None:
+        """Relay a text frame (run events) to every local connection."""
+        for connection in list(self.connections.values()):
+            connection.enqueue(text)

@@ -1,0 +1,158 @@
+"""`/ws/workflows/{id}`: the y-websocket protocol plus run events, on one socket.
+
+Authentication is by session cookie (with an `Origin` check: browsers send cookies on
+cross-site WebSockets, CSRF rules do not cover them) or by `?token=<API token>` for scripts.
+Refusals happen after `accept()` with a 44xx close code, which the stock y-websocket client
+treats as final; overload or shutdown uses 1013 / 1012 / 1011, which it retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import structlog
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
+
+from collab.connection import Identity
+from collab.hub import Hub
+from collab.protocol import ProtocolError
+from collab.store import DocumentGone
+from server.accounts import service as accounts
+from server.accounts.sessions import SESSION_COOKIE, SessionStore
+from server.settings import Settings
+from server.tables import ROLE_RANK, Role
+from server.workflows.service import role_of
+
+log = structlog.get_logger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_UNSUPPORTED = 1003
+CLOSE_INVALID = 1007
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013
+
+
+class LitestarTransport:
+    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
+        self.socket = socket
+
+    async def send(self, data: bytes | str) -> None:
+        if isinstance(data, bytes):
+            await self.socket.send_bytes(data)
+        else:
+            await self.socket.send_text(data)
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.socket.close(code, reason[:120])
+
+
+def _origin_allowed(socket: WebSocket[Any, Any, Any], settings: Settings) -> bool:
+    origin = socket.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: cookies were set by hand, so no cross-site request is possible
+    allowed = {socket.headers.get("host", "")}
+    if settings.public_url:
+        allowed.add(urlsplit(settings.public_url).netloc)
+    return urlsplit(origin).netloc in allowed
+
+
+async def _identify(socket: WebSocket[Any, Any, Any], settings: Settings) -> tuple[dict[str, Any] | None, str]:
+    token = socket.query_params.get("token")
+    if token:
+        return await accounts.user_for_token(token), "this API token is not valid or has been revoked"
+    session_id = socket.cookies.get(SESSION_COOKIE)
+    if session_id:
+        if not _origin_allowed(socket, settings):
+            return None, "origin"
+        sessions: SessionStore = socket.app.state.sessions
+        session = await sessions.get(session_id)
+        if session is not None:
+            return await accounts.find_user_by_id(session.user_id), "your session has ended; sign in again"
+    return None, "sign in, or pass ?token=<API token>"
+
+
+def _local_count(hub: Hub, user_id: str) -> int:
+    return sum(1 for room in hub.rooms.values() for c in room.connections.values() if c.identity.user_id == user_id)
+
+
+@websocket("/ws/workflows/{workflow_id:str}", opt={"exclude_from_auth": True})
+async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPath[str]) -> None:
+    settings: Settings = socket.app.state.settings
+    hub: Hub = socket.app.state.hub
+    await socket.accept()
+    user, why = await _identify(socket, settings)
+    if user is None:
+        if why == "origin":
+            await socket.close(CLOSE_FORBIDDEN_ORIGIN, "cross-site WebSocket refused")
+        else:
+            await socket.close(CLOSE_UNAUTHENTICATED, why)
+        return
+    try:
+        role = await role_of(UUID(workflow_id), user["id"])
+    except ValueError:
+        role = None
+    if role is None:
+        await socket.close(CLOSE_NOT_FOUND, "no such workflow, or you are not a member of it")
+        return
+    user_id = str(user["id"])
+    if _local_count(hub, user_id) >= settings.max_connections_per_user:
+        await socket.close(CLOSE_TRY_AGAIN, "too many open connections for this user")
+        return
+    room = hub.rooms.get(workflow_id)
+    if room is not None and len(room.connections) >= settings.max_connections_per_document:
+        await socket.close(CLOSE_TRY_AGAIN, "too many people on this workflow right now")
+        return
+    identity = Identity(user_id=user_id, name=user["name"], can_write=ROLE_RANK[role] >= ROLE_RANK[Role.EDITOR])
+    connection = hub.connect(LitestarTransport(socket), identity)
+    try:
+        room = await hub.join(workflow_id, connection)
+    except DocumentGone:
+        await socket.close(CLOSE_NOT_FOUND, "no such workflow")
+        return
+    structlog.contextvars.bind_contextvars(workflow_id=workflow_id, user_id=user_id)
+    writer = asyncio.create_task(connection.run_writer())
+    reader = asyncio.create_task(_read(socket, room, connection, settings))
+    try:
+        # The writer ends when the connection is shut (slow client, removed member, shutdown):
+        # stop reading then too, or a silent peer would hold the handler open forever.
+        await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.leave(room, connection)
+        connection.shut(connection.close_code or 1000, "bye")
+        reader.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(writer, timeout=5)
+        with contextlib.suppress(BaseException):
+            await reader
+
+
+async def _read(socket: WebSocket[Any, Any, Any], room: Any, connection: Any, settings: Settings) -> None:
+    while not connection.closed:
+        try:
+            message = await socket.receive()
+        except WebSocketDisconnect:
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+        frame = message.get("bytes")
+        if not isinstance(frame, bytes):
+            connection.shut(CLOSE_UNSUPPORTED, "this endpoint speaks binary y-websocket frames only")
+            return
+        if len(frame) > settings.max_ws_message_bytes:
+            connection.shut(CLOSE_TOO_BIG, f"messages are limited to {settings.max_ws_message_bytes} bytes")
+            return
+        try:
+            room.receive(connection, frame)
+        except ProtocolError as err:
+            log.info("ws_protocol_error", error=str(err))
+            connection.shut(CLOSE_INVALID, f"protocol error: {err}")
+            return

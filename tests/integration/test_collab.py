@@ -1,0 +1,223 @@
+"""Live collaboration over real sockets: sync, roles, presence, persistence, bad input, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+import pytest
+from pycrdt import Map, Text
+
+from collab import protocol
+from server.settings import Settings
+from tests.collab_client import YClient, eventually
+from tests.support import User, run_server, sql
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Team:
+    base_url: str
+    workflow_id: str
+    owner: User
+    editor: User
+    viewer: User
+    tokens: dict[str, str]
+
+    def url(self, who: str = "owner", workflow_id: str | None = None) -> str:
+        ws = self.base_url.replace("http://", "ws://")
+        return f"{ws}/ws/workflows/{workflow_id or self.workflow_id}?token={self.tokens[who]}"
+
+    async def client(self, who: str = "owner") -> YClient:
+        return await (await YClient(self.url(who)).connect()).wait_synced()
+
+
+def make_team(base_url: str, new_user: Callable[..., User]) -> Team:
+    owner, editor, viewer = new_user("owner"), new_user("editor"), new_user("viewer")
+    workflow_id = owner.create_workflow(template="marketing-kit")["id"]
+    owner.share(workflow_id, editor, "editor")
+    owner.share(workflow_id, viewer, "viewer")
+    tokens = {}
+    for name, user in (("owner", owner), ("editor", editor), ("viewer", viewer)):
+        tokens[name] = user.http.post("/api/tokens", json={"name": "ws"}).json()["token"]
+    return Team(base_url, workflow_id, owner, editor, viewer, tokens)
+
+
+@pytest.fixture
+def team(base_url: str, new_user: Callable[..., User]) -> Team:
+    return make_team(base_url, new_user)
+
+
+def add_node(client: YClient, node_id: str, text: str = "hi") -> None:
+    with client.doc.transaction():
+        client.nodes[node_id] = Map(
+            {"type": "text", "position": {"x": 1, "y": 2}, "data": Map({"text": Text(text), "label": node_id})}
+        )
+
+
+async def test_two_clients_sync_and_edits_reach_postgres(team: Team, settings: Settings) -> None:
+    alice, bob = await team.client("owner"), await team.client("editor")
+    assert set(alice.nodes.keys()) == set(bob.nodes.keys()) >= {"crop", "social"}
+    add_node(alice, "fresh", "hello")
+    await eventually(lambda: "fresh" in bob.nodes)
+    text = bob.nodes["fresh"]["data"]["text"]
+    text.insert(len(text), " world")
+    await eventually(lambda: str(alice.nodes["fresh"]["data"]["text"]) == "hello world")
+
+    async def stored() -> bool:
+        graph = team.owner.http.get(f"/api/workflows/{team.workflow_id}").json()
+        texts = {n["id"]: n["data"].get("text") for n in graph["graph"]["nodes"]}
+        return texts.get("fresh") == "hello world"
+
+    await eventually(stored, timeout=5)  # REST reads the durable document
+    authors = await asyncio.to_thread(
+        sql, settings.database_url, "SELECT DISTINCT author FROM document_updates WHERE workflow = $1::uuid",
+        team.workflow_id,
+    )  # fmt: skip
+    assert {str(a["author"]) for a in authors} >= {team.owner.id, team.editor.id}
+    await alice.close()
+    await bob.close()
+
+
+async def test_viewer_receives_but_cannot_write(team: Team) -> None:
+    owner, viewer = await team.client("owner"), await team.client("viewer")
+    add_node(viewer, "sneaky")
+    await eventually(lambda: viewer.denied)
+    assert "read-only" in viewer.denied[0]
+    add_node(owner, "legit")
+    await eventually(lambda: "legit" in viewer.nodes)
+    await asyncio.sleep(0.3)
+    assert "sneaky" not in owner.nodes
+    assert viewer.close_code is None  # the socket stays open
+    await owner.close()
+    await viewer.close()
+
+
+async def test_role_changes_apply_to_open_sockets(team: Team) -> None:
+    viewer = await team.client("viewer")
+    editor = await team.client("editor")
+    path = f"/api/workflows/{team.workflow_id}/members"
+    team.owner.http.patch(f"{path}/{team.viewer.id}", json={"role": "editor"})
+    add_node(viewer, "promoted")
+    await eventually(lambda: "promoted" in editor.nodes, timeout=2)
+    team.owner.http.patch(f"{path}/{team.editor.id}", json={"role": "viewer"})
+    await asyncio.sleep(0.2)
+    add_node(editor, "demoted")
+    await eventually(lambda: editor.denied, timeout=2)
+    team.owner.http.delete(f"{path}/{team.viewer.id}")
+    assert await viewer.wait_closed(timeout=2) == 4403
+    await editor.close()
+
+
+async def test_refusals_close_with_4xxx(team: Team, base_url: str, new_user: Callable[..., User]) -> None:
+    ws = base_url.replace("http://", "ws://")
+    stranger = new_user("stranger")
+    stranger_token = stranger.http.post("/api/tokens", json={"name": "ws"}).json()["token"]
+    cases = {
+        f"{ws}/ws/workflows/{team.workflow_id}": 4401,
+        f"{ws}/ws/workflows/{team.workflow_id}?token=glx_forged": 4401,
+        f"{ws}/ws/workflows/{team.workflow_id}?token={stranger_token}": 4404,
+        f"{ws}/ws/workflows/not-a-uuid?token={stranger_token}": 4404,
+    }
+    for url, code in cases.items():
+        client = await YClient(url).connect()
+        assert await client.wait_closed() == code, url
+    # A session cookie from another site's page is refused (cross-site WebSocket hijacking).
+    cookie = team.owner.http.cookies["galaxy_session"]
+    hijack = await YClient(
+        f"{ws}/ws/workflows/{team.workflow_id}", additional_headers={"cookie": f"galaxy_session={cookie}"},
+        origin="https://evil.example",
+    ).connect()  # fmt: skip
+    assert await hijack.wait_closed() == 4403
+    same_site = await YClient(
+        f"{ws}/ws/workflows/{team.workflow_id}", additional_headers={"cookie": f"galaxy_session={cookie}"},
+        origin=base_url,
+    ).connect()  # fmt: skip
+    await same_site.wait_synced()
+    await same_site.close()
+
+
+async def test_presence_is_stamped_by_the_server_and_removed_on_leave(team: Team) -> None:
+    alice, bob = await team.client("owner"), await team.client("editor")
+    await alice.set_presence(111, 1, {"user": {"name": "Mallory", "id": "someone-else"}, "cursor": {"x": 5, "y": 6}})
+    await eventually(lambda: 111 in bob.awareness)
+    state = bob.awareness[111]
+    assert state["user"]["id"] == team.owner.id and state["user"]["name"] == "owner"
+    assert state["cursor"] == {"x": 5, "y": 6} and state["user"]["color"].startswith("#")
+    # bob may not speak for alice's client id
+    await bob.set_presence(111, 5, {"cursor": {"x": 0, "y": 0}})
+    await asyncio.sleep(0.2)
+    assert alice.awareness.get(111, {}).get("cursor", {"x": 5}) == {"x": 5, "y": 6}
+    late = await team.client("viewer")
+    await eventually(lambda: 111 in late.awareness)  # a newcomer learns who is here
+    await alice.close()
+    await eventually(lambda: 111 not in bob.awareness and 111 not in late.awareness)
+    await bob.close()
+    await late.close()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (os.urandom(64), 1007),
+        (b"\x00\x02\xff\xff\xff\xff\x0f", 1007),  # absurd length
+        (b"\x00\x02", 1007),  # truncated
+        (b"\x00\x02\x05\x01\x02\x03\x04\x05", 1007),  # not a Yjs update
+        (b"\x09", 1007),  # unknown message type
+        (b"\x00\x07\x00", 1007),  # unknown sync type
+        (b"\x01\x05" + b"\x01\x01\x01\x01{", 1007),  # bad awareness JSON
+        ("a text frame", 1003),
+        (b"\x00\x02" + protocol.var_uint(2 * 1024 * 1024) + b"\x00" * (2 * 1024 * 1024), 1009),
+    ],
+)
+async def test_bad_frames_close_only_the_offender(team: Team, frame: bytes | str, code: int) -> None:
+    good, bad = await team.client("owner"), await team.client("editor")
+    before = good.snapshot()
+    await bad.send_raw(frame)
+    assert await bad.wait_closed() == code
+    add_node(good, "still-alive")
+    other = await team.client("editor")
+    await eventually(lambda: "still-alive" in other.nodes)
+    assert {k: v for k, v in other.snapshot()["nodes"].items() if k != "still-alive"} == before["nodes"]
+    await good.close()
+    await other.close()
+
+
+async def test_run_events_are_relayed_as_text_frames(team: Team, settings: Settings) -> None:
+    from redis.asyncio import Redis
+
+    from server.keys import RedisKeys
+
+    client = await team.client("viewer")
+    redis = Redis.from_url(settings.redis_url)
+    channel = RedisKeys(settings.redis_namespace).runs_channel(team.workflow_id)
+    await redis.publish(channel, b'{"type": "run_started", "run_id": "r1", "seq": 1}')
+    await eventually(lambda: client.events)
+    assert client.events[0] == {"type": "run_started", "run_id": "r1", "seq": 1}
+    await redis.aclose()
+    await client.close()
+
+
+async def test_node_limit_refuses_the_update_and_says_why(settings: Settings, new_user: Callable[..., User]) -> None:
+    with run_server(msgspec.structs.replace(settings, max_nodes=9)) as url:
+        team = make_team(url, new_user)  # the template has 7 nodes
+        alice, bob = await team.client("owner"), await team.client("editor")
+        with alice.doc.transaction():
+            for i in range(3):
+                add_node(alice, f"extra{i}")
+        await eventually(lambda: alice.denied)
+        assert "node limit" in alice.denied[0]
+        await eventually(lambda: len(alice.nodes) == 7 and len(bob.nodes) == 7)
+        add_node(bob, "fits")
+        await eventually(lambda: "fits" in alice.nodes)
+        await alice.close()
+        await bob.close()
