@@ -240,6 +240,11 @@ class Hub:
     def _local_awareness(self, room: Room, payload: bytes) -> None:
         self._send(room.doc_id, KIND_AWARENESS, payload)
 
+    def live_state(self, doc_id: str) -> bytes | None:
+        """The whole document as this process's room holds it, if the room is open here."""
+        slot = self._slots.get(doc_id)
+        return slot.room.doc.get_update() if slot is not None else None
+
     def apply_server_update(self, doc_id: str, update: bytes, *, stored: bool) -> None:
         """A change made outside any room (REST edit). `stored`: already in the log."""
         slot = self._slots.get(doc_id)

@@ -38,6 +38,7 @@ from server.settings import Settings, load_settings
 from server.tables import bind_engine
 from server.workflows.access import provide_access
 from server.workflows.controllers import WorkflowController
+from server.workflows.versions import VersionController
 
 PUBLIC = {"exclude_from_auth": True}
 PLACEHOLDER = Path(__file__).parent / "placeholder.html"
@@ -109,6 +110,7 @@ def create_app(settings: Settings) -> Litestar:
         AuthController,
         TokenController,
         WorkflowController,
+        VersionController,
         NodeTypeController,
         workflow_socket,
     ]

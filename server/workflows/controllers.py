@@ -141,7 +141,9 @@ class WorkflowController(Controller):
         registry: NamedDependency[NodeRegistry],
         hub: NamedDependency[Hub],
     ) -> WorkflowDetail:
-        update = await service.rename_workflow(access.workflow_id, data.name.strip() or data.name, access.user.id)
+        update = await service.rename_workflow(
+            access.workflow_id, data.name.strip() or data.name, access.user.id, hub.live_state(str(access.workflow_id))
+        )
         hub.apply_server_update(str(access.workflow_id), update, stored=True)
         return await _detail(access.workflow_id, access.role, settings, registry)
 

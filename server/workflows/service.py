@@ -61,8 +61,13 @@ async def load_document(workflow_id: UUID) -> Doc[Any]:
     return document.decode_state(row["snapshot"], (u["data"] for u in updates))
 
 
-async def edit_document(workflow_id: UUID, author: UUID | None, edit: Callable[[Doc[Any]], None]) -> bytes:
+async def edit_document(
+    workflow_id: UUID, author: UUID | None, edit: Callable[[Doc[Any]], None], *, live_state: bytes | None = None
+) -> bytes:
     """Apply `edit` to the stored document and log the resulting update.
+
+    `live_state` is the document as an open room in this process holds it, which may be a flush
+    ahead of the log; the edit is made on top of it so it also covers the newest changes.
 
     The workflow row is locked from read to write so concurrent REST edits apply one after the
     other, and the denormalised `name` column always equals the name the document ends with.
@@ -70,6 +75,8 @@ async def edit_document(workflow_id: UUID, author: UUID | None, edit: Callable[[
     async with Workflow._meta.db.transaction():
         await Workflow.raw("SELECT id FROM workflows WHERE id = {} FOR UPDATE", workflow_id)
         doc = await load_document(workflow_id)
+        if live_state is not None:
+            doc.apply_update(live_state)
         before = doc.get_state()
         edit(doc)
         update = doc.get_update(before)
@@ -139,8 +146,8 @@ async def get_workflow(workflow_id: UUID) -> dict[str, Any]:
     return row
 
 
-async def rename_workflow(workflow_id: UUID, name: str, author: UUID) -> bytes:
-    return await edit_document(workflow_id, author, lambda doc: document.set_name(doc, name))
+async def rename_workflow(workflow_id: UUID, name: str, author: UUID, live_state: bytes | None) -> bytes:
+    return await edit_document(workflow_id, author, lambda doc: document.set_name(doc, name), live_state=live_state)
 
 
 async def delete_workflow(workflow_id: UUID) -> None:

@@ -221,3 +221,23 @@ async def test_node_limit_refuses_the_update_and_says_why(settings: Settings, ne
         await eventually(lambda: "fits" in alice.nodes)
         await alice.close()
         await bob.close()
+
+
+async def test_named_version_and_restore_reach_live_clients(team: Team) -> None:
+    alice, bob = await team.client("owner"), await team.client("editor")
+    versions = f"/api/workflows/{team.workflow_id}/versions"
+    saved = team.owner.http.post(versions, json={"name": "before the experiment"})
+    assert saved.status_code == 201 and saved.json()["nodes"] == 7
+    add_node(alice, "experiment")
+    del alice.nodes["details"]
+    await eventually(lambda: "experiment" in bob.nodes and "details" not in bob.nodes)
+    restored = team.editor.http.post(f"{versions}/{saved.json()['id']}/restore")
+    assert restored.status_code == 200, restored.text
+    await eventually(lambda: "experiment" not in bob.nodes and "details" in alice.nodes)
+    listed = team.viewer.http.get(versions).json()["items"]
+    assert listed[0]["name"] == "before the experiment" and listed[0]["author"]["name"] == "owner"
+    assert team.viewer.http.post(versions, json={"name": "nope"}).status_code == 403
+    other = team.owner.create_workflow()["id"]
+    assert team.owner.http.post(f"/api/workflows/{other}/versions/{saved.json()['id']}/restore").status_code == 404
+    await alice.close()
+    await bob.close()

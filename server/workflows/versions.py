@@ -1,0 +1,115 @@
+"""Version history: automatic and named snapshots of a workflow's document, and restore."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
+
+from collab.hub import Hub
+from engine.registry import NodeRegistry
+from server.accounts.schemas import DISPLAY_TEXT
+from server.errors import NotFound
+from server.tables import Role, User, WorkflowVersion
+from server.workflows import document, service
+from server.workflows.access import Access, role
+
+
+class VersionCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=DISPLAY_TEXT)]
+
+
+class Author(msgspec.Struct):
+    id: UUID
+    name: str
+
+
+class VersionOut(msgspec.Struct):
+    id: UUID
+    name: str
+    automatic: bool
+    author: Author | None
+    created_at: datetime
+    nodes: int
+    edges: int
+
+
+class VersionList(msgspec.Struct):
+    items: list[VersionOut]
+
+
+def _out(row: dict[str, Any]) -> VersionOut:
+    graph = document.document_graph(document.decode_state(row["snapshot"]))
+    author = Author(id=row["author"], name=row["author_name"]) if row["author"] else None
+    return VersionOut(
+        id=row["id"], name=row["name"], automatic=row["automatic"], author=author, created_at=row["created_at"],
+        nodes=len(graph.nodes), edges=len(graph.edges),
+    )  # fmt: skip
+
+
+async def _current_state(workflow_id: UUID, hub: Hub) -> bytes:
+    # An open room here may hold edits not yet flushed to the log.
+    return hub.live_state(str(workflow_id)) or (await service.load_document(workflow_id)).get_update()
+
+
+class VersionController(Controller):
+    path = "/api/workflows/{workflow_id:uuid}/versions"
+    tags = ["workflows"]
+
+    @get("/", opt=role(Role.VIEWER), summary="Saved versions of a workflow, newest first")
+    async def list_versions(
+        self, access: NamedDependency[Access], limit: Annotated[int, Parameter(ge=1, le=100)] = 50
+    ) -> VersionList:
+        rows = await WorkflowVersion.raw(
+            "SELECT v.id, v.name, v.automatic, v.author, u.name AS author_name, v.created_at, v.snapshot "
+            "FROM workflow_versions v LEFT JOIN users u ON u.id = v.author WHERE v.workflow = {} "
+            "ORDER BY v.created_at DESC, v.id DESC LIMIT {}",
+            access.workflow_id,
+            limit,
+        )
+        return VersionList(items=[_out(r) for r in rows])
+
+    @post("/", opt=role(Role.EDITOR), summary="Save the current document as a named version")
+    async def create_version(
+        self, access: NamedDependency[Access], data: JSONBody[VersionCreate], hub: NamedDependency[Hub]
+    ) -> VersionOut:
+        version = WorkflowVersion(
+            workflow=access.workflow_id, name=data.name.strip(), automatic=False,
+            snapshot=await _current_state(access.workflow_id, hub), author=access.user.id,
+        )  # fmt: skip
+        await version.save()
+        row = msgspec.structs.asdict(access.user)
+        return _out({**version.to_dict(), "author": access.user.id, "author_name": row["name"]})
+
+    @post("/{version_id:uuid}/restore", opt=role(Role.EDITOR), status_code=200, summary="Restore a version")
+    async def restore(
+        self,
+        access: NamedDependency[Access],
+        version_id: FromPath[UUID],
+        hub: NamedDependency[Hub],
+        registry: NamedDependency[NodeRegistry],
+    ) -> VersionOut:
+        """A restore is an ordinary edit: every collaborator receives it, and it can be undone by
+        restoring another version."""
+        row = await (
+            WorkflowVersion.select()
+            .where((WorkflowVersion.id == version_id) & (WorkflowVersion.workflow == access.workflow_id))
+            .first()
+        )
+        if row is None:
+            raise NotFound("No such version of this workflow.")
+        graph = document.document_graph(document.decode_state(row["snapshot"]))
+        update = await service.edit_document(
+            access.workflow_id,
+            access.user.id,
+            lambda doc: document.replace_graph(doc, graph, registry),
+            live_state=hub.live_state(str(access.workflow_id)),
+        )
+        hub.apply_server_update(str(access.workflow_id), update, stored=True)
+        author = await User.select(User.name).where(User.id == row["author"]).first() if row["author"] else None
+        return _out({**row, "author_name": author["name"] if author else ""})
