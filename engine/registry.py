@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
-from engine.spec import (
-    MAX_TEXT_LENGTH,
-    NodeSpec,
-    ParamKind,
-    ParamSpec,
-    PortSpec,
-    PortType,
-)
+from engine.nodes import NodeType, node_types
+from engine.nodes.text import INPUT_NAME_PATTERN
+from engine.spec import NodeSpec
 
-INPUT_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]{0,63}"
+__all__ = ["INPUT_NAME_PATTERN", "NodeRegistry", "builtin_registry", "registry_of"]
 
 
 class NodeRegistry:
@@ -66,168 +61,11 @@ class NodeRegistry:
         return f"NodeRegistry({list(self.types())!r})"
 
 
-def _percent_input(name: str, label: str, default: int) -> PortSpec:
-    return PortSpec(
-        name=name,
-        type=PortType.NUMBER,
-        label=label,
-        editable=True,
-        default=default,
-        minimum=0,
-        maximum=100,
-        description=f"{label} as a percentage of the image size (0 to 100).",
-    )
-
-
-def _text() -> NodeSpec:
-    return NodeSpec(
-        type="text",
-        label="Text",
-        description="A piece of text typed on the node, or filled in by an API or webhook run.",
-        category="inputs",
-        version=1,
-        outputs=(PortSpec(name="text", type=PortType.TEXT, label="Text"),),
-        params=(
-            ParamSpec(
-                name="text",
-                kind=ParamKind.TEXT,
-                label="Text",
-                default="",
-                max_length=MAX_TEXT_LENGTH,
-            ),
-            ParamSpec(
-                name="input_name",
-                kind=ParamKind.STRING,
-                label="Input name",
-                default="",
-                pattern=INPUT_NAME_PATTERN,
-                description="Makes this node a workflow input that API and webhook runs may fill.",
-            ),
-        ),
-    )
-
-
-def _upload(node_type: str, label: str, port: PortType, formats: str) -> NodeSpec:
-    return NodeSpec(
-        type=node_type,
-        label=label,
-        description=f"An uploaded {port.value} ({formats}).",
-        category="inputs",
-        version=1,
-        outputs=(PortSpec(name=port.value, type=port, label=port.value.capitalize()),),
-        params=(
-            ParamSpec(
-                name="media_id",
-                kind=ParamKind.MEDIA,
-                label=port.value.capitalize(),
-                default="",
-                description=f"The uploaded {port.value} ({formats}).",
-            ),
-        ),
-    )
-
-
-def _llm() -> NodeSpec:
-    return NodeSpec(
-        type="llm",
-        label="Run LLM",
-        description="Sends a prompt, and optionally images, to a language model and streams its answer.",
-        category="ai",
-        version=1,
-        inputs=(
-            PortSpec(
-                name="system_prompt",
-                type=PortType.TEXT,
-                label="System prompt",
-                editable=True,
-                default="",
-                multiline=True,
-                max_length=MAX_TEXT_LENGTH,
-            ),
-            PortSpec(
-                name="user_message",
-                type=PortType.TEXT,
-                label="User message",
-                required=True,
-                editable=True,
-                default="",
-                multiline=True,
-                max_length=MAX_TEXT_LENGTH,
-            ),
-            PortSpec(name="images", type=PortType.IMAGE, label="Images", multiple=True),
-        ),
-        outputs=(PortSpec(name="output", type=PortType.TEXT, label="Output"),),
-        params=(
-            ParamSpec(
-                name="model",
-                kind=ParamKind.MODEL,
-                label="Model",
-                default="",
-                description="The model to call; empty means the server's default model.",
-            ),
-            ParamSpec(
-                name="temperature",
-                kind=ParamKind.NUMBER,
-                label="Temperature",
-                default=0.7,
-                minimum=0,
-                maximum=2,
-            ),
-        ),
-    )
-
-
-def _crop_image() -> NodeSpec:
-    return NodeSpec(
-        type="crop_image",
-        label="Crop Image",
-        description="Crops an image to a rectangle given in percentages of its size.",
-        category="image",
-        version=1,
-        inputs=(
-            PortSpec(name="image_url", type=PortType.IMAGE, label="Image", required=True),
-            _percent_input("x_percent", "X", 0),
-            _percent_input("y_percent", "Y", 0),
-            _percent_input("width_percent", "Width", 100),
-            _percent_input("height_percent", "Height", 100),
-        ),
-        outputs=(PortSpec(name="output", type=PortType.IMAGE, label="Output"),),
-    )
-
-
-def _extract_frame() -> NodeSpec:
-    return NodeSpec(
-        type="extract_frame",
-        label="Extract Frame",
-        description="Extracts one frame of a video as an image.",
-        category="video",
-        version=1,
-        inputs=(
-            PortSpec(name="video_url", type=PortType.VIDEO, label="Video", required=True),
-            PortSpec(
-                name="timestamp",
-                type=PortType.NUMBER,
-                label="Timestamp",
-                editable=True,
-                allow_percent=True,
-                default=0,
-                minimum=0,
-                description='Seconds from the start, or a share of the duration such as "50%".',
-            ),
-        ),
-        outputs=(PortSpec(name="output", type=PortType.IMAGE, label="Output"),),
-    )
+def registry_of(types: Mapping[str, NodeType]) -> NodeRegistry:
+    """The registry of the specs of `types`, in their order."""
+    return NodeRegistry(node_type.spec for node_type in types.values())
 
 
 def builtin_registry() -> NodeRegistry:
     """The registry of Galaxy's six built-in node types, in palette order."""
-    return NodeRegistry(
-        (
-            _text(),
-            _upload("upload_image", "Upload Image", PortType.IMAGE, "jpg, jpeg, png, webp or gif"),
-            _upload("upload_video", "Upload Video", PortType.VIDEO, "mp4, mov, webm or m4v"),
-            _llm(),
-            _crop_image(),
-            _extract_frame(),
-        )
-    )
+    return registry_of(node_types())

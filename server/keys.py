@@ -28,6 +28,17 @@ class RedisKeys:
     def runs_channel(self, workflow_id: str) -> str:
         return f"{self.namespace}:runs:{workflow_id}"
 
+    def run_seq(self, run_id: str) -> str:
+        """Counter of a run's published events (the `seq` of the next one)."""
+        return f"{self.namespace}:run-seq:{run_id}"
+
+    def run_control(self) -> str:
+        """Channel on which web processes tell workers to stop a run's running nodes."""
+        return f"{self.namespace}:run-control"
+
+    def arq_job_prefix(self) -> str:
+        return "arq:job:"
+
     def collab_prefix(self) -> str:
         return f"{self.namespace}:collab"
 

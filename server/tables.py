@@ -114,6 +114,7 @@ class Run(Table, tablename="runs"):
     finished_at = Timestamptz(null=True, default=None)
     heartbeat_at = Timestamptz(null=True, default=None)
     event_seq = BigInt(default=0)
+    cancel_requested_at = Timestamptz(null=True, default=None)
 
 
 class NodeRun(Table, tablename="node_runs"):
@@ -132,6 +133,10 @@ class NodeRun(Table, tablename="node_runs"):
     started_at = Timestamptz(null=True, default=None)
     finished_at = Timestamptz(null=True, default=None)
     duration_ms = Integer(null=True, default=None)
+    # Scheduling state: predecessors still to succeed, and the worker holding the node until when.
+    waits_for = Integer(default=0)
+    worker = Varchar(length=64, default="")
+    lease_until = Timestamptz(null=True, default=None)
 
 
 class Media(Table, tablename="media"):

@@ -1,24 +1,44 @@
 """The arq worker: `WorkerSettings` names its jobs; jobs are thin calls into `engine`.
 
 Run it with `galaxy worker` (Procfile `worker`), which validates the settings and then hands
-`WorkerSettings` to arq with the Redis connection and queue name taken from them.
+`WorkerSettings` to arq with the Redis connection, queue name and concurrency taken from them.
+
+Each worker process holds one `RunScheduler` and three background loops: lease renewal (every
+quarter lease), the reaper (every half lease: re-queues nodes of dead workers and stalled runs)
+and the control listener (cancel requests from web processes). Metrics are recorded with
+prometheus_client here too, but a worker does not serve them yet.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import asyncpg
 import structlog
+from arq import Worker
 from arq.connections import RedisSettings
-from piccolo.engine.postgres import PostgresEngine
+from arq.worker import func
+from redis.asyncio import Redis
 
+from engine.nodes import load_node_types
+from engine.scheduler import RunScheduler
 from server.keys import RedisKeys
 from server.observability import configure_logging, init_sentry
+from server.runs.bus import ArqDispatcher, RedisEventSink
+from server.runs.metrics import PrometheusObserver
+from server.runs.store import PostgresRunStore
 from server.settings import Settings, load_settings
-from server.tables import bind_engine
 
 log = structlog.get_logger(__name__)
+
+JOB_TIMEOUT_SECONDS = 24 * 3600  # a job may carry a long chain of nodes; nodes have their own timeout
 
 
 @dataclass
@@ -26,8 +46,10 @@ class WorkerContext:
     """What every job receives, typed (arq itself only passes an untyped dict)."""
 
     settings: Settings
-    engine: PostgresEngine
+    pool: asyncpg.Pool
     keys: RedisKeys
+    scheduler: RunScheduler
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def context(ctx: dict[str, Any]) -> WorkerContext:
@@ -35,20 +57,85 @@ def context(ctx: dict[str, Any]) -> WorkerContext:
     return worker_context
 
 
+def worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def _every(seconds: float, action: Callable[[], Awaitable[None]], name: str) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background_step_failed", step=name)
+
+
+async def _listen_for_cancels(redis: Redis, keys: RedisKeys, scheduler: RunScheduler) -> None:
+    while True:
+        try:
+            async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                await pubsub.subscribe(keys.run_control())
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        data = message["data"]
+                        scheduler.cancel_local(data.decode() if isinstance(data, bytes) else str(data))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("control_listener_failed")
+            await asyncio.sleep(1)
+
+
 async def startup(ctx: dict[str, Any]) -> None:
-    settings = load_settings()
-    engine = PostgresEngine(config={"dsn": settings.database_url})
-    bind_engine(engine)
-    await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
-    ctx["galaxy"] = WorkerContext(settings=settings, engine=engine, keys=RedisKeys(settings.redis_namespace))
-    log.info("worker_started", queue=ctx["galaxy"].keys.arq_queue())
+    settings: Settings = ctx.get("settings") or load_settings()
+    keys = RedisKeys(settings.redis_namespace)
+    redis: Redis = ctx["redis"]
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=settings.db_pool_max)
+    scheduler = RunScheduler(
+        store=PostgresRunStore(pool),
+        events=RedisEventSink(redis, keys),
+        dispatcher=ArqDispatcher(redis, keys),
+        node_types=load_node_types(settings.extra_nodes),
+        worker_id=worker_id(),
+        lease_seconds=settings.run_lease_seconds,
+        node_timeout=settings.node_timeout,
+        max_attempts=settings.node_max_attempts,
+        observer=PrometheusObserver(),
+    )
+    lease = settings.run_lease_seconds
+    background = [
+        asyncio.create_task(_every(lease / 4, scheduler.heartbeat, "heartbeat")),
+        asyncio.create_task(_every(lease / 2, lambda: scheduler.reap(idle_seconds=lease), "reaper")),
+        asyncio.create_task(_listen_for_cancels(redis, keys, scheduler)),
+    ]
+    ctx["galaxy"] = WorkerContext(settings=settings, pool=pool, keys=keys, scheduler=scheduler, background=background)
+    log.info("worker_started", queue=keys.arq_queue(), worker_id=scheduler.worker_id)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    worker_context = ctx.get("galaxy")
+    worker_context: WorkerContext | None = ctx.get("galaxy")
     if worker_context is not None:
-        await worker_context.engine.close_connection_pool()
+        for task in worker_context.background:
+            task.cancel()
+        for task in worker_context.background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await worker_context.pool.close()
     log.info("worker_stopped")
+
+
+async def start_run(ctx: dict[str, Any], run_id: str) -> None:
+    """Announce a queued run and execute its first ready nodes."""
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    await context(ctx).scheduler.start_run(run_id)
+
+
+async def run_node(ctx: dict[str, Any], run_id: str, node_id: str) -> None:
+    """Execute a ready node and continue with what it makes ready."""
+    structlog.contextvars.bind_contextvars(run_id=run_id, node_id=node_id)
+    await context(ctx).scheduler.run_node(run_id, node_id)
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -56,12 +143,19 @@ async def ping(ctx: dict[str, Any]) -> str:
     return "pong"
 
 
+FUNCTIONS = [
+    func(start_run, keep_result=0, max_tries=3),
+    func(run_node, keep_result=0, max_tries=3),
+    func(ping),
+]
+
+
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [ping]
+    functions: ClassVar[list[Any]] = FUNCTIONS
     on_startup = startup
     on_shutdown = shutdown
-    max_jobs = 20
-    job_timeout = 3600
+    max_jobs = 100
+    job_timeout = JOB_TIMEOUT_SECONDS
     health_check_interval = 10
 
 
@@ -70,7 +164,25 @@ def arq_options(settings: Settings) -> dict[str, Any]:
     return {
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": RedisKeys(settings.redis_namespace).arq_queue(),
+        "max_jobs": settings.worker_max_jobs,
+        "poll_delay": settings.worker_poll_delay_ms / 1000,
     }
+
+
+def build_worker(settings: Settings, **overrides: Any) -> Worker:
+    """A worker for `settings` that the caller runs in its own event loop (tests, benchmarks)."""
+    options: dict[str, Any] = {
+        "functions": FUNCTIONS,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "job_timeout": JOB_TIMEOUT_SECONDS,
+        "ctx": {"settings": settings},
+        "handle_signals": False,
+        "log_results": False,
+        **arq_options(settings),
+    }
+    options.update(overrides)
+    return Worker(**options)
 
 
 def run(settings: Settings) -> None:

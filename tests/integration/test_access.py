@@ -1,8 +1,8 @@
 """The access rule on every workflow-scoped endpoint, generated from the app's route table.
 
-A new endpoint under `{workflow_id}` is picked up automatically: it must declare the role it
-needs, and then a non-member gets 404 and a member below that role gets 403 — by cookie and by
-API token alike.
+A new endpoint under `{workflow_id}` or `/api/runs/{run_id}` (where the run's workflow decides)
+is picked up automatically: it must declare the role it needs, and then a non-member gets 404
+and a member below that role gets 403 — by cookie and by API token alike.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ SAMPLE_BODIES: dict[str, Callable[[dict[str, str]], Any]] = {
     "WorkflowRename": lambda ctx: {"name": "renamed"},
     "MemberInvite": lambda ctx: {"email": ctx["invitee_email"], "role": "viewer"},
     "MemberUpdate": lambda ctx: {"role": "viewer"},
+    "RunCreate": lambda ctx: {},
     "VersionCreate": lambda ctx: {"name": "checkpoint"},
 }
 
@@ -42,12 +43,17 @@ class Endpoint:
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
 
+    @property
+    def not_found(self) -> str:
+        return "no such run" if "{run_id" in self.path else "no such workflow"
+
 
 def workflow_endpoints(settings: Settings) -> list[Endpoint]:
     endpoints = []
     for route in create_app(settings).routes:
         # The editor shell at /w/{id} is a static page that reveals nothing; data lives under /api.
-        if not isinstance(route, HTTPRoute) or "{workflow_id" not in route.path or not route.path.startswith("/api/"):
+        scoped = "{workflow_id" in route.path or "{run_id" in route.path
+        if not isinstance(route, HTTPRoute) or not scoped or not route.path.startswith("/api/"):
             continue
         for handler in route.route_handlers:
             assert isinstance(handler, HTTPRouteHandler)
@@ -69,7 +75,8 @@ def _struct_name(handler: HTTPRouteHandler) -> str | None:
 
 def test_every_route_is_covered(settings: Settings) -> None:
     endpoints = workflow_endpoints(settings)
-    assert len(endpoints) >= 12
+    assert len(endpoints) >= 13
+    assert {"GET /api/runs/{run_id:uuid}", "POST /api/runs/{run_id:uuid}/cancel"} <= {str(e) for e in endpoints}
     for endpoint in endpoints:
         assert isinstance(endpoint.role, Role), f"{endpoint} declares no {ROLE_OPT!r}"
         assert endpoint.body_type is None or endpoint.body_type in SAMPLE_BODIES, f"{endpoint}: add a sample body"
@@ -92,13 +99,18 @@ def world(new_user: Callable[..., User]) -> Iterator[World]:
     workflow_id = owner.create_workflow(template="marketing-kit")["id"]
     owner.share(workflow_id, editor, "editor")
     owner.share(workflow_id, viewer, "viewer")
-    yield World(owner, editor, viewer, stranger, workflow_id, {"invitee_email": invitee.email, "member": editor.id})
+    # No worker serves these tests, so the run stays queued: every run route has something to act on.
+    run = owner.http.post(f"/api/workflows/{workflow_id}/runs", json={})
+    assert run.status_code == 202, run.text
+    ctx = {"invitee_email": invitee.email, "member": editor.id, "run": run.json()["id"]}
+    yield World(owner, editor, viewer, stranger, workflow_id, ctx)
 
 
 def _call(client: Any, endpoint: Endpoint, world: World) -> Any:
     path = endpoint.path.replace("{workflow_id:uuid}", world.workflow_id)
     path = path.replace("{user_id:uuid}", world.ctx["member"])
-    for placeholder in ("{run_id:uuid}", "{hook_id:uuid}", "{version_id:uuid}", "{vid:uuid}"):
+    path = path.replace("{run_id:uuid}", world.ctx["run"])
+    for placeholder in ("{hook_id:uuid}", "{version_id:uuid}", "{vid:uuid}"):
         path = path.replace(placeholder, str(uuid.uuid4()))
     body = SAMPLE_BODIES[endpoint.body_type](world.ctx) if endpoint.body_type else None
     return client.request(endpoint.method, path, json=body)
@@ -108,7 +120,7 @@ def test_non_members_get_404_everywhere(settings: Settings, world: World) -> Non
     script = world.stranger.token_client()
     for endpoint in workflow_endpoints(settings):
         for client in (world.stranger.http, script):
-            assert_problem(_call(client, endpoint, world), 404, "no such workflow")
+            assert_problem(_call(client, endpoint, world), 404, endpoint.not_found)
     # and nothing changed for the members
     assert world.owner.http.get(f"/api/workflows/{world.workflow_id}").json()["name"] != "renamed"
 

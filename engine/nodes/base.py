@@ -1,0 +1,103 @@
+"""The node execution interface: what an executor receives, returns and raises.
+
+An executor is an async function `execute(ctx) -> outputs`. It reads its resolved inputs and
+parameters from `ctx`, reports progress (for instance LLM token deltas) through
+`ctx.progress(...)`, and returns a dict keyed by output port name. Text and number outputs are
+plain JSON values; image and video outputs are media references `{"media_id": "..."}` saved
+through `ctx.media`, so run records and events never carry file bytes.
+
+Executors are cancelled by cancelling their task (run cancel, node timeout): they must let
+`asyncio.CancelledError` propagate and do blocking work (image or video processing) in a thread
+(`asyncio.to_thread`) so the worker's event loop keeps serving other nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine.spec import NodeSpec
+
+Outputs = dict[str, Any]
+
+
+class NodeFailed(Exception):
+    """A node could not produce its outputs; `message` tells a person what to do about it.
+
+    `detail` holds what a developer needs (a provider's error body, a traceback summary).
+    """
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class MediaStore(Protocol):
+    """Where media nodes keep the files they read and produce (wired up by the media issue)."""
+
+    async def read(self, media_id: str) -> bytes:
+        """The bytes of a stored media file of this run's workflow."""
+        ...
+
+    async def save(self, data: bytes, *, content_type: str, filename: str) -> str:
+        """Store a produced file and return its media id."""
+        ...
+
+
+ProgressCallback = Callable[[str, Mapping[str, Any] | None], Awaitable[None]]
+
+
+async def _no_progress(delta: str, data: Mapping[str, Any] | None) -> None:
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeContext:
+    """Everything one execution of one node may use."""
+
+    run_id: str
+    workflow_id: str
+    node_id: str
+    spec: NodeSpec
+    params: Mapping[str, Any]
+    inputs: Mapping[str, Any]
+    run_inputs: Mapping[str, str] = field(default_factory=dict)
+    attempt: int = 1
+    media: MediaStore | None = None
+    on_progress: ProgressCallback = _no_progress
+
+    async def progress(self, delta: str = "", data: Mapping[str, Any] | None = None) -> None:
+        """Tell everyone watching how far the node got: `delta` is text to append to what the
+        node shows (LLM tokens), `data` any small JSON status (a percentage, a frame count)."""
+        await self.on_progress(delta, data)
+
+
+Executor = Callable[[NodeContext], Awaitable[Outputs]]
+
+
+@dataclass(frozen=True)
+class NodeType:
+    """A node type: its declaration and its executor.
+
+    `timeout` (seconds) caps one execution; None means the worker's default. The worker's own
+    limit wins when it is lower.
+    """
+
+    spec: NodeSpec
+    execute: Executor
+    timeout: float | None = None
+
+
+def not_available(spec: NodeSpec) -> Executor:
+    """An executor for a node type whose body ships in a later version."""
+
+    async def execute(ctx: NodeContext) -> Outputs:
+        raise NodeFailed(
+            f"{spec.label} nodes are not available yet in this version of Galaxy; "
+            f"remove node {ctx.node_id} or run only the nodes before it.",
+            detail=f"node type {spec.type!r} has no executor yet",
+        )
+
+    return execute

@@ -1,0 +1,390 @@
+"""The run scheduler: starts each node as soon as its own inputs are ready.
+
+Every worker process holds one `RunScheduler`. Work arrives as "start run R" or "run node N of
+run R" (from the queue); the scheduler claims the node in the store, executes it, records the
+result, and continues *in the same task* with one successor that became ready, handing any other
+ready successors back to the queue so that idle workers (or free slots of this one) take them.
+A chain of nodes therefore costs no queue round trip per node, and a fan-out spreads over every
+worker. All coordination goes through atomic store operations, so nothing depends on which
+worker runs what, and a worker that dies only loses the leases of the nodes it was running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import structlog
+
+from engine.events import (
+    NodeFinished,
+    NodeProgress,
+    NodeStarted,
+    NodeStatus,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+)
+from engine.graph import Adjacency
+from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType
+from engine.resolve import cache_key, effective_params, resolve_inputs
+from engine.store import Claim, Dispatcher, EventSink, NodeResult, RunSnapshot, RunStore
+
+log = structlog.get_logger(__name__)
+
+
+class SchedulerObserver:
+    """Hooks for metrics; the default does nothing."""
+
+    def run_started(self, trigger: str) -> None:
+        return None
+
+    def run_finished(self, status: RunStatus) -> None:
+        return None
+
+    def node_finished(self, node_type: str, status: NodeStatus, seconds: float | None) -> None:
+        return None
+
+
+class _RunState:
+    """What a worker keeps about a run it works on: the snapshot, its adjacency, known outputs."""
+
+    def __init__(self, snapshot: RunSnapshot) -> None:
+        self.snapshot = snapshot
+        members = set(snapshot.node_ids) or set(snapshot.graph.nodes)
+        self.adjacency = Adjacency(snapshot.graph)
+        self.successors = {n: [s for s in self.adjacency.successors[n] if s in members] for n in members}
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def descendants(self, node_id: str) -> list[str]:
+        seen: set[str] = set()
+        stack = [node_id]
+        while stack:
+            for child in self.successors.get(stack.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        return sorted(seen)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunScheduler:
+    """Executes nodes of runs for one worker process (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        store: RunStore,
+        events: EventSink,
+        dispatcher: Dispatcher,
+        node_types: Mapping[str, NodeType],
+        worker_id: str,
+        lease_seconds: float = 30.0,
+        node_timeout: float = 600.0,
+        max_attempts: int = 3,
+        observer: SchedulerObserver | None = None,
+        media: MediaStore | None = None,
+    ) -> None:
+        self.store = store
+        self.events = events
+        self.dispatcher = dispatcher
+        self.node_types = node_types
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.node_timeout = node_timeout
+        self.max_attempts = max_attempts
+        self.observer = observer or SchedulerObserver()
+        self.media = media
+        self._runs: OrderedDict[str, _RunState] = OrderedDict()
+        self._tasks: dict[tuple[str, str], asyncio.Task[NodeResult]] = {}
+        self._cancelled: OrderedDict[str, None] = OrderedDict()
+
+    # --- entry points (queue jobs) -------------------------------------------------------
+
+    async def start_run(self, run_id: str) -> None:
+        """Start a queued run: announce it, then execute its ready nodes."""
+        state = await self._state(run_id)
+        if state is None:
+            return
+        snapshot = state.snapshot
+        cached = await self.store.begin(run_id)
+        if cached is not None:
+            self.observer.run_started(snapshot.trigger)
+            await self.events.publish(
+                snapshot.workflow_id,
+                RunStarted(
+                    run_id=run_id,
+                    workflow_id=snapshot.workflow_id,
+                    scope=snapshot.scope,
+                    trigger=snapshot.trigger,
+                    node_ids=snapshot.node_ids,
+                    at=_now(),
+                ),
+            )
+            for node in cached:
+                state.outputs[node.node_id] = node.outputs
+                await self.events.publish(
+                    snapshot.workflow_id,
+                    NodeFinished(
+                        run_id=run_id,
+                        node_id=node.node_id,
+                        node_type=node.node_type,
+                        status=NodeStatus.CACHED,
+                        outputs=node.outputs,
+                        at=_now(),
+                    ),
+                )
+        await self._continue(state, await self.store.ready(run_id))
+
+    async def run_node(self, run_id: str, node_id: str) -> None:
+        """Execute one ready node of a run, then whatever it makes ready (see module docstring)."""
+        state = await self._state(run_id)
+        if state is not None:
+            await self._continue(state, [node_id])
+
+    def cancel_local(self, run_id: str) -> None:
+        """Stop this worker's running nodes of a run whose cancellation was requested."""
+        self._cancelled[run_id] = None
+        while len(self._cancelled) > 1024:
+            self._cancelled.popitem(last=False)
+        for (task_run, _), task in list(self._tasks.items()):
+            if task_run == run_id:
+                task.cancel()
+
+    def running(self) -> list[tuple[str, str]]:
+        """(run id, node id) of the nodes executing in this worker right now."""
+        return list(self._tasks)
+
+    async def heartbeat(self) -> None:
+        """Renew this worker's leases and stop nodes of runs cancelled meanwhile."""
+        for run_id in await self.store.renew(self.worker_id, self.lease_seconds, list(self._tasks)):
+            self.cancel_local(run_id)
+
+    async def reap(self, idle_seconds: float) -> None:
+        """Recover work of dead workers: re-queue nodes whose lease expired, and queued runs or
+        ready nodes that no worker has touched for `idle_seconds`."""
+        finalize: dict[str, str] = {}
+        for item in await self.store.reclaim():
+            log.warning("node_reclaimed", run_id=item.run_id, node_id=item.node_id, status=item.status)
+            if item.status == NodeStatus.PENDING:
+                await self.dispatcher.run_nodes(item.run_id, [(item.node_id, item.attempt)])
+                continue
+            await self.events.publish(
+                item.workflow_id,
+                NodeFinished(
+                    run_id=item.run_id,
+                    node_id=item.node_id,
+                    node_type=item.node_type,
+                    status=item.status,
+                    error="The run was cancelled while this node's worker was stopping.",
+                    at=_now(),
+                ),
+            )
+            finalize[item.run_id] = item.workflow_id
+        for stalled in await self.store.stalled(idle_seconds):
+            if stalled.kind == "start":
+                await self.dispatcher.start_run(stalled.run_id)
+            elif stalled.kind == "node" and stalled.node_id is not None:
+                await self.dispatcher.run_nodes(stalled.run_id, [(stalled.node_id, stalled.attempt)])
+            else:
+                finalize[stalled.run_id] = ""
+        for run_id in finalize:
+            state = await self._state(run_id)
+            if state is not None:
+                await self._finalize(state)
+
+    # --- internals -----------------------------------------------------------------------
+
+    async def _state(self, run_id: str) -> _RunState | None:
+        state = self._runs.get(run_id)
+        if state is None:
+            snapshot = await self.store.snapshot(run_id)
+            if snapshot is None:
+                return None
+            state = _RunState(snapshot)
+            self._runs[run_id] = state
+            while len(self._runs) > 64:
+                self._runs.popitem(last=False)
+        else:
+            self._runs.move_to_end(run_id)
+        return state
+
+    async def _continue(self, state: _RunState, ready: list[str]) -> None:
+        run_id = state.snapshot.run_id
+        while ready:
+            first, rest = ready[0], ready[1:]
+            if rest:
+                await self.dispatcher.run_nodes(run_id, [(node_id, 0) for node_id in rest])
+            ready = await self._execute(state, first)
+        await self._finalize(state)
+
+    async def _finalize(self, state: _RunState) -> None:
+        snapshot = state.snapshot
+        outcome = await self.store.finalize(snapshot.run_id)
+        if outcome is None:
+            return
+        self.observer.run_finished(outcome.status)
+        await self.events.publish(
+            snapshot.workflow_id,
+            RunFinished(
+                run_id=snapshot.run_id,
+                status=outcome.status,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+                at=_now(),
+            ),
+        )
+
+    async def _execute(self, state: _RunState, node_id: str) -> list[str]:
+        snapshot = state.snapshot
+        run_id = snapshot.run_id
+        claim = await self.store.claim(run_id, node_id, self.worker_id, self.lease_seconds)
+        if claim is None:
+            return []
+        node = snapshot.graph.nodes[node_id]
+        structlog.contextvars.bind_contextvars(run_id=run_id, workflow_id=snapshot.workflow_id, node_id=node_id)
+        await self.events.publish(
+            snapshot.workflow_id,
+            NodeStarted(
+                run_id=run_id, node_id=node_id, node_type=node.type, attempt=claim.attempt, at=claim.started_at
+            ),
+        )
+        task = asyncio.create_task(self._invoke(state, node_id, claim))
+        self._tasks[(run_id, node_id)] = task
+        if run_id in self._cancelled:
+            task.cancel()
+        try:
+            result = await task
+        except asyncio.CancelledError:
+            task.cancel()  # this worker is shutting down: stop the node too; the lease expires
+            raise
+        finally:
+            self._tasks.pop((run_id, node_id), None)
+        if result.status == NodeStatus.SUCCESS:
+            state.outputs[node_id] = result.outputs
+        descendants = [] if result.status == NodeStatus.SUCCESS else state.descendants(node_id)
+        finished = await self.store.finish(
+            run_id, node_id, self.worker_id, result, state.successors.get(node_id, []), descendants
+        )
+        if finished is None:
+            log.warning("node_result_discarded", reason="lease lost")
+            return []
+        self.observer.node_finished(node.type, result.status, result.duration_ms / 1000)
+        await self.events.publish(
+            snapshot.workflow_id,
+            NodeFinished(
+                run_id=run_id,
+                node_id=node_id,
+                node_type=node.type,
+                status=result.status,
+                outputs=result.outputs,
+                error=result.error,
+                error_detail=result.error_detail,
+                duration_ms=result.duration_ms,
+                at=result.finished_at,
+            ),
+        )
+        for skipped_id, skipped_type in finished.skipped:
+            await self.events.publish(
+                snapshot.workflow_id,
+                NodeFinished(
+                    run_id=run_id,
+                    node_id=skipped_id,
+                    node_type=skipped_type,
+                    status=NodeStatus.SKIPPED,
+                    error=f"Skipped because node {node_id} did not succeed.",
+                    at=result.finished_at,
+                ),
+            )
+        return finished.ready
+
+    async def _upstream(self, state: _RunState, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        missing = [node_id for node_id in node_ids if node_id not in state.outputs]
+        if missing:
+            state.outputs.update(await self.store.outputs(state.snapshot.run_id, missing))
+        return {node_id: state.outputs.get(node_id, {}) for node_id in node_ids}
+
+    async def _invoke(self, state: _RunState, node_id: str, claim: Claim) -> NodeResult:
+        snapshot = state.snapshot
+        node = snapshot.graph.nodes[node_id]
+        node_type = self.node_types.get(node.type)
+        began = time.perf_counter()
+        inputs: dict[str, Any] = {}
+        key = ""
+        status, outputs, error, detail = NodeStatus.FAILED, {}, "", ""
+        timeout = self.node_timeout
+        try:
+            if node_type is None:
+                raise NodeFailed(
+                    f"Node {node_id} has type {node.type!r}, which this worker does not know; "
+                    "deploy the same version of Galaxy on web and workers.",
+                )
+            if claim.attempt > self.max_attempts:
+                raise NodeFailed(
+                    f"Node {node_id} was interrupted {claim.attempt - 1} times because the worker running it "
+                    "stopped; it was not retried again. Run it again when the workers are healthy.",
+                )
+            spec = node_type.spec
+            if node_type.timeout is not None:
+                timeout = min(timeout, node_type.timeout)
+            params = effective_params(node, spec, snapshot.inputs)
+            upstream = await self._upstream(state, state.adjacency.predecessors[node_id])
+            port_values = resolve_inputs(node, spec, state.adjacency, upstream)
+            inputs = {**params, **port_values}
+            key = cache_key(spec, params, port_values)
+
+            async def on_progress(delta: str, data: Mapping[str, Any] | None) -> None:
+                event = NodeProgress(run_id=snapshot.run_id, node_id=node_id, delta=delta, data=dict(data or {}))
+                await self.events.publish(snapshot.workflow_id, event)
+
+            context = NodeContext(
+                run_id=snapshot.run_id,
+                workflow_id=snapshot.workflow_id,
+                node_id=node_id,
+                spec=spec,
+                params=params,
+                inputs=port_values,
+                run_inputs=snapshot.inputs,
+                attempt=claim.attempt,
+                media=self.media,
+                on_progress=on_progress,
+            )
+            async with asyncio.timeout(timeout):
+                produced = await node_type.execute(context)
+            if not isinstance(produced, dict):
+                raise NodeFailed(
+                    f"Node {node_id} produced no outputs.", detail=f"executor returned {type(produced).__name__}"
+                )
+            msgspec.json.encode(produced)  # outputs are stored and sent as JSON
+            status, outputs = NodeStatus.SUCCESS, produced
+        except NodeFailed as failure:
+            error, detail = failure.message, failure.detail
+        except TimeoutError:
+            error = f"Node {node_id} did not finish within {timeout:g} seconds and was stopped."
+            detail = f"node timeout {timeout:g} s"
+        except asyncio.CancelledError:
+            status, error = NodeStatus.CANCELLED, "The run was cancelled while this node was running."
+        except Exception as exc:  # a bug in an executor must fail its node, not the worker
+            log.exception("node_crashed")
+            error = f"Node {node_id} failed unexpectedly; the error has been logged."
+            detail = f"{type(exc).__name__}: {exc}"[:2000]
+        finished_at = _now()
+        return NodeResult(
+            status=status,
+            inputs=inputs,
+            outputs=outputs,
+            error=error,
+            error_detail=detail,
+            cache_key=key if status == NodeStatus.SUCCESS else "",
+            started_at=claim.started_at,
+            finished_at=finished_at,
+            duration_ms=int((time.perf_counter() - began) * 1000),
+        )
