@@ -118,15 +118,20 @@ class RedisBus:
 
     async def _read_forever(self) -> None:
         delay = 0.1
+        broken = False
         while True:
             try:
+                if broken:
+                    await self._resubscribe()
+                    broken, delay = False, 0.1
+                    if self.on_reconnect is not None:
+                        await self._run_hook(self.on_reconnect)
                 if not self._pubsub.subscribed:
                     await self._changed.wait()
                     self._changed.clear()
                     continue
                 message = await self._pubsub.get_message(timeout=1.0)
                 self.connected = True
-                delay = 0.1
                 if message is None or message.get("type") != "message":
                     continue
                 channel = message["channel"]
@@ -139,24 +144,23 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except (RedisConnectionError, RedisTimeoutError, OSError):
-                self.connected = False
+                self.connected, broken = False, True
                 log.warning("redis_bus_disconnected; retrying in %.1fs", delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-                await self._resubscribe()
 
     async def _resubscribe(self) -> None:
+        """A fresh pub/sub connection with every current subscription; raises while Redis is down."""
         with contextlib.suppress(Exception):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            if self._handlers:
-                await self._pubsub.subscribe(*self._handlers)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            return
+        if self._handlers:
+            await self._pubsub.subscribe(*self._handlers)
         self.connected = True
-        if self.on_reconnect is not None:
-            try:
-                await self.on_reconnect()
-            except Exception:
-                log.exception("bus_reconnect_hook_failed")
+
+    @staticmethod
+    async def _run_hook(hook: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await hook()
+        except Exception:
+            log.exception("bus_reconnect_hook_failed")

@@ -16,10 +16,12 @@ from collab import protocol
 class YClient:
     """Connects, syncs, edits and records everything the server says."""
 
-    def __init__(self, url: str, **connect_options: Any) -> None:
+    def __init__(self, url: str, doc: Doc[Any] | None = None, **connect_options: Any) -> None:
+        """`doc`: continue with the document of an earlier connection (a reconnect, offline edits
+        included)."""
         self.url = url
         self.connect_options = connect_options
-        self.doc: Doc[Any] = Doc()
+        self.doc: Doc[Any] = doc if doc is not None else Doc()
         self.nodes = self.doc.get("nodes", type=Map)
         self.edges = self.doc.get("edges", type=Map)
         self.meta = self.doc.get("meta", type=Map)
@@ -33,7 +35,7 @@ class YClient:
         self._ws: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._applying = False
-        self.doc.observe(self._on_change)
+        self._subscription = self.doc.observe(self._on_change)
 
     async def connect(self) -> YClient:
         self._ws = await websockets.connect(self.url, max_size=None, **self.connect_options)
@@ -110,6 +112,12 @@ class YClient:
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+
+    async def reconnect(self, url: str) -> YClient:
+        """A new connection (to any process) carrying this client's document."""
+        await self.close()
+        self.doc.unobserve(self._subscription)
+        return await (await YClient(url, doc=self.doc).connect()).wait_synced()
 
     def snapshot(self) -> dict[str, Any]:
         return {"nodes": self.nodes.to_py(), "edges": self.edges.to_py(), "meta": self.meta.to_py()}

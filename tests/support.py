@@ -57,6 +57,12 @@ def sql(database_url: str, query: str, *args: Any) -> list[dict[str, Any]]:
     return asyncio.run(run())
 
 
+@dataclass
+class ServerProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
 @contextlib.contextmanager
 def run_server(settings: Settings) -> Iterator[str]:
     """Serve the app with `settings` in its own `galaxy web` process, over real HTTP.
@@ -64,6 +70,13 @@ def run_server(settings: Settings) -> Iterator[str]:
     A process per server, because Piccolo binds tables to one engine per process: a second app
     in this process would take over the tables of the one already serving the other tests.
     """
+    with server_process(settings) as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def server_process(settings: Settings) -> Iterator[ServerProcess]:
+    """Like `run_server`, with the process itself at hand (to kill it)."""
     port = free_port()
     env = {**os.environ, **to_environment(settings), "HOST": "127.0.0.1", "PORT": str(port), "LOG_JSON": "false"}
     process = subprocess.Popen(
@@ -83,7 +96,7 @@ def run_server(settings: Settings) -> Iterator[str]:
             raise RuntimeError("test server did not start")
         time.sleep(0.05)
     try:
-        yield url
+        yield ServerProcess(url, process)
     finally:
         process.terminate()
         try:

@@ -1,0 +1,149 @@
+"""Two web processes on one Postgres and one Redis: fan-out, a process killed mid-burst, and a
+Redis restart under live editing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from pycrdt import Map
+
+from server.embedded import EmbeddedRedis
+from server.settings import Settings
+from tests.collab_client import YClient, eventually
+from tests.support import ServerProcess, User, server_process, sql
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def ws_url(server: ServerProcess, workflow_id: str, token: str) -> str:
+    return f"{server.url.replace('http://', 'ws://')}/ws/workflows/{workflow_id}?token={token}"
+
+
+def stamp(client: YClient, key: str) -> None:
+    with client.doc.transaction():
+        client.nodes[key] = Map({"type": "text", "position": {"x": 0, "y": 0}, "data": Map({"label": key})})
+
+
+async def stored_nodes(settings: Settings, workflow_id: str) -> set[str]:
+    return await asyncio.to_thread(_stored_nodes, settings, workflow_id)
+
+
+def _stored_nodes(settings: Settings, workflow_id: str) -> set[str]:
+    from server.workflows import document
+
+    rows = sql(settings.database_url, "SELECT snapshot, snapshot_seq FROM workflows WHERE id = $1::uuid", workflow_id)
+    log = sql(
+        settings.database_url, "SELECT data FROM document_updates WHERE workflow = $1::uuid AND id > $2 ORDER BY id",
+        workflow_id, rows[0]["snapshot_seq"],
+    )  # fmt: skip
+    doc = document.decode_state(rows[0]["snapshot"], [r["data"] for r in log])
+    return set(document.document_graph(doc).nodes)
+
+
+async def _stored_is(settings: Settings, workflow_id: str, expected: set[str]) -> bool:
+    return await stored_nodes(settings, workflow_id) == expected
+
+
+@pytest.fixture
+def shared(settings: Settings, new_user: Callable[..., User]) -> Iterator[tuple[Settings, str, str]]:
+    user = new_user("pair")
+    workflow_id = user.create_workflow()["id"]
+    token = user.http.post("/api/tokens", json={"name": "ws"}).json()["token"]
+    # Both processes share the test run's Postgres, Redis and namespace; rooms unload quickly.
+    yield msgspec.structs.replace(settings, collab_unload_after=1), workflow_id, token
+
+
+async def test_clients_on_two_processes_converge(shared: tuple[Settings, str, str]) -> None:
+    settings, workflow_id, token = shared
+    with server_process(settings) as a, server_process(settings) as b:
+        on_a = [await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced() for _ in range(2)]
+        on_b = [await (await YClient(ws_url(b, workflow_id, token)).connect()).wait_synced() for _ in range(2)]
+        for i, client in enumerate(on_a + on_b):
+            for j in range(5):
+                stamp(client, f"c{i}-{j}")
+        expected = {f"c{i}-{j}" for i in range(4) for j in range(5)}
+        for client in on_a + on_b:
+            await eventually(lambda c=client: set(c.nodes.keys()) == expected)
+        await eventually(lambda: _stored_is(settings, workflow_id, expected), timeout=5)
+        # Each update was stored once, by the process whose client sent it.
+        rows = await asyncio.to_thread(
+            sql, settings.database_url, "SELECT count(*) AS n FROM document_updates WHERE workflow = $1::uuid",
+            workflow_id,
+        )  # fmt: skip
+        assert rows[0]["n"] <= 20
+        for client in on_a + on_b:
+            await client.close()
+
+
+async def test_killed_process_loses_nothing_acknowledged(shared: tuple[Settings, str, str]) -> None:
+    settings, workflow_id, token = shared
+    with server_process(settings) as a, server_process(settings) as b:
+        writer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        watcher = await (await YClient(ws_url(b, workflow_id, token)).connect()).wait_synced()
+        sent_at: dict[str, float] = {}
+        for i in range(60):
+            key = f"burst-{i:02d}"
+            stamp(writer, key)
+            sent_at[key] = time.monotonic()
+            await asyncio.sleep(0.04)
+        os.kill(a.process.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        a.process.wait()
+        # Every edit sent more than a second before the kill is already in Postgres.
+        acknowledged = {k for k, t in sent_at.items() if killed_at - t > 1.0}
+        assert acknowledged and acknowledged <= await stored_nodes(settings, workflow_id)
+        # The writer reconnects to the surviving process; everyone converges on every edit.
+        writer = await writer.reconnect(ws_url(b, workflow_id, token))
+        await eventually(lambda: set(watcher.nodes.keys()) == set(sent_at) == set(writer.nodes.keys()))
+        await writer.close()
+        await watcher.close()
+        # Once the room closes, the surviving process has stored what the dead one had not.
+        await eventually(lambda: _stored_is(settings, workflow_id, set(sent_at)), timeout=10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    redis = EmbeddedRedis(tmp_path / "redis", persist=False)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+async def test_processes_recover_from_a_redis_restart(
+    shared: tuple[Settings, str, str], own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    settings, workflow_id, token = shared
+    settings = msgspec.structs.replace(settings, redis_url=own_redis.url)
+    with server_process(settings) as a, server_process(settings) as b:
+        on_a = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        on_b = await (await YClient(ws_url(b, workflow_id, token)).connect()).wait_synced()
+        stamp(on_a, "before")
+        await eventually(lambda: "before" in on_b.nodes)
+        own_redis.stop()
+        stamp(on_a, "during-a")
+        stamp(on_b, "during-b")
+        await asyncio.sleep(1)
+        restarted = EmbeddedRedis(tmp_path / "redis2", port=own_redis.port, persist=False)
+        restarted.start()
+        try:
+            stamp(on_b, "after")
+            expected = {"before", "during-a", "during-b", "after"}
+            await eventually(lambda: set(on_a.nodes.keys()) == expected == set(on_b.nodes.keys()), timeout=15)
+            await eventually(lambda: _stored_is(settings, workflow_id, expected), timeout=5)
+            assert a.process.poll() is None and b.process.poll() is None
+        finally:
+            await on_a.close()
+            await on_b.close()
+            restarted.stop()
