@@ -1,7 +1,7 @@
 """Test-only node types, loaded by servers and workers through GALAXY_EXTRA_NODES.
 
 Every execution is appended to the file named by GALAXY_TEST_NODE_LOG (when set) as
-"<event> <run id> <node id> <attempt>", so tests can count executions across processes.
+"<event> <run id> <node id> <attempt> <pid>", so tests can count executions across processes.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def record(event: str, ctx: NodeContext) -> None:
     path = os.environ.get(LOG_VARIABLE)
     if path:
         with open(path, "a") as log:
-            log.write(f"{event} {ctx.run_id} {ctx.node_id} {ctx.attempt}\n")
+            log.write(f"{event} {ctx.run_id} {ctx.node_id} {ctx.attempt} {os.getpid()}\n")
 
 
 async def sleep(ctx: NodeContext) -> dict[str, Any]:

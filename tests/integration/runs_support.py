@@ -258,7 +258,17 @@ def executions(node_log: Path, run_id: str) -> dict[str, dict[str, int]]:
     """For each node of the run: how many executions started and ended (from the node log)."""
     counts: dict[str, dict[str, int]] = {}
     for line in node_log.read_text().splitlines():
-        event, line_run, node_id, _ = line.split()
+        event, line_run, node_id, _, _ = line.split()
         if line_run == run_id:
             counts.setdefault(node_id, {"start": 0, "end": 0})[event] += 1
     return counts
+
+
+def executing_processes(node_log: Path, run_id: str) -> dict[str, set[str]]:
+    """For each node of the run: the process ids that finished executing it."""
+    pids: dict[str, set[str]] = {}
+    for line in node_log.read_text().splitlines():
+        event, line_run, node_id, _, pid = line.split()
+        if line_run == run_id and event == "end":
+            pids.setdefault(node_id, set()).add(pid)
+    return pids

@@ -6,6 +6,7 @@ wall-clock durations.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from server.settings import Settings
+from tests.collab_client import YClient, eventually
 from tests.integration.runs_support import (
     EventCapture,
     edge,
@@ -31,7 +33,7 @@ from tests.integration.runs_support import (
     wait_for_node,
     wait_for_run,
 )
-from tests.support import User, assert_problem
+from tests.support import Clients, User, assert_problem, run_server
 
 __all__ = ["node_log", "runs_url", "runs_user"]  # fixtures used by the tests below
 
@@ -322,3 +324,62 @@ def test_run_metrics_are_exported(runs_user: Callable[..., User]) -> None:
     assert 'galaxy_runs_started_total{trigger="editor"}' in metrics
     assert "# TYPE galaxy_runs_finished_total counter" in metrics
     assert "# TYPE galaxy_node_duration_seconds histogram" in metrics
+
+
+def test_a_websocket_client_sees_every_event_of_a_run_without_gaps(
+    runs_url: str, runs_user: Callable[..., User]
+) -> None:
+    owner = runs_user("owner")
+    fan = [node(f"s{i}", "sleep", seconds=0.02 * i) for i in range(6)]
+    workflow_id = import_workflow(
+        owner,
+        [text("t", "x"), *fan, node("join", "concat")],
+        [edge("t", n["id"], source_handle="text") for n in fan] + [edge(n["id"], "join", "parts") for n in fan],
+    )
+    token = owner.http.post("/api/tokens", json={"name": "socket"}).json()["token"]
+    socket_url = runs_url.replace("http://", "ws://") + f"/ws/workflows/{workflow_id}?token={token}"
+
+    async def watch() -> tuple[str, list[dict[str, Any]]]:
+        client = await (await YClient(socket_url).connect()).wait_synced()
+        try:
+            run_id = (await asyncio.to_thread(start_run, owner.http, workflow_id))["id"]
+            await eventually(
+                lambda: any(e["type"] == "run_finished" and e["run_id"] == run_id for e in client.events), timeout=30
+            )
+        finally:
+            await client.close()
+        return run_id, [e for e in client.events if e.get("run_id") == run_id]
+
+    run_id, events = asyncio.run(watch())
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and events[-1]["status"] == "success"
+    assert kinds.count("node_started") == kinds.count("node_finished") == 8
+    finished = wait_for_run(owner.http, run_id)
+    assert {e["node_id"]: e["outputs"] for e in events if e["type"] == "node_finished"} == {
+        n["node_id"]: n["outputs"] for n in finished["nodes"]
+    }
+
+
+def test_run_starts_are_capped_per_user_and_rate_limited(settings: Settings, clients: Clients) -> None:
+    # No worker serves this namespace: runs stay queued, so they count as active.
+    namespace = settings.redis_namespace + "-caps"
+    with run_server(runs_settings(settings, max_active_runs=2, run_start_limit=4, redis_namespace=namespace)) as url:
+        busy, hasty = clients.user(url, "busy"), clients.user(url, "hasty")
+        workflow_id = import_workflow(busy, [text("t", "x")], [])
+        first = start_run(busy.http, workflow_id)["id"]
+        start_run(busy.http, workflow_id)
+        refused = busy.http.post(f"/api/workflows/{workflow_id}/runs", json={})
+        assert_problem(refused, 429, "2 runs in progress")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert busy.http.post(f"/api/runs/{first}/cancel", json={}).status_code == 202
+        start_run(busy.http, workflow_id)  # a slot is free again
+
+        other = import_workflow(hasty, [text("t", "x")], [])
+        for _ in range(4):
+            run_id = start_run(hasty.http, other)["id"]
+            assert hasty.http.post(f"/api/runs/{run_id}/cancel", json={}).status_code == 202
+        limited = hasty.http.post(f"/api/workflows/{other}/runs", json={})
+        assert_problem(limited, 429, "too many run start attempts")
+        assert int(limited.headers["retry-after"]) >= 1
+        assert len(hasty.http.get(f"/api/workflows/{other}/runs").json()["items"]) == 4

@@ -40,6 +40,10 @@ def _spec(node_type: str, *params: ParamSpec, inputs: tuple[PortSpec, ...] = (TE
 class Recorder:
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     executions: dict[str, int] = field(default_factory=dict)
+    starts: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def started(self, node_id: str) -> asyncio.Event:
+        return self.starts.setdefault(node_id, asyncio.Event())
 
 
 def kit_node_types(recorder: Recorder) -> dict[str, NodeType]:
@@ -48,6 +52,7 @@ def kit_node_types(recorder: Recorder) -> dict[str, NodeType]:
     async def sleep(ctx: NodeContext) -> dict[str, Any]:
         start = time.monotonic()
         recorder.executions[ctx.node_id] = recorder.executions.get(ctx.node_id, 0) + 1
+        recorder.started(ctx.node_id).set()
         await ctx.progress(delta="z")
         await asyncio.sleep(float(ctx.params["seconds"]))
         recorder.intervals[ctx.node_id] = (start, time.monotonic())

@@ -5,7 +5,9 @@ import asyncio
 from engine_testkit import edge, graph, node
 from scheduler_kit import Harness, Recorder, kit_node_types
 
-from engine.events import RunFinished, RunStarted
+from engine.events import NodeFinished, RunFinished, RunStarted
+from engine.plan import Scope, plan_run
+from engine.store import RunSnapshot
 
 
 def _two_branches() -> object:
@@ -43,3 +45,131 @@ def test_events_are_numbered_without_gaps() -> None:
     events = harness.run_events(run_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+
+
+def _statuses(harness: Harness, run_id: str) -> dict[str, str]:
+    return harness.statuses(run_id)
+
+
+def test_a_failure_skips_only_its_descendants() -> None:
+    harness = Harness(kit_node_types(Recorder()))
+    g = graph(
+        [node("bad", "fail"), node("after", "sleep"), node("later", "sleep"), node("ok", "sleep")],
+        [edge("e1", "bad", "out", "after", "a"), edge("e2", "after", "out", "later", "a")],
+    )
+    run_id = asyncio.run(harness.run(g))
+    assert _statuses(harness, run_id) == {"bad": "failed", "after": "skipped", "later": "skipped", "ok": "success"}
+    assert harness.store.runs[run_id].status == "partial"
+    skipped = [e for e in harness.run_events(run_id) if isinstance(e, NodeFinished) and e.status == "skipped"]
+    assert {e.node_id for e in skipped} == {"after", "later"}
+
+
+def test_a_node_over_its_timeout_fails_with_the_limit_in_its_message() -> None:
+    harness = Harness(kit_node_types(Recorder()))
+    run_id = asyncio.run(harness.run(graph([node("slow", "slow", seconds=5)])))
+    result = harness.store.runs[run_id].nodes["slow"].result
+    assert result is not None and result.status == "failed" and "within 0.05 seconds" in result.error
+    assert harness.store.runs[run_id].status == "failed"
+
+
+def test_the_worker_timeout_caps_every_node() -> None:
+    harness = Harness(kit_node_types(Recorder()), node_timeout=0.05)
+    run_id = asyncio.run(harness.run(graph([node("s", "sleep", seconds=5)])))
+    result = harness.store.runs[run_id].nodes["s"].result
+    assert result is not None and "within 0.05 seconds" in result.error
+
+
+def test_cancel_stops_running_nodes_and_cancels_pending_ones() -> None:
+    recorder = Recorder()
+    harness = Harness(kit_node_types(recorder))
+    g = graph([node("long", "sleep", seconds=5), node("next", "sleep")], [edge("e1", "long", "out", "next", "a")])
+
+    async def scenario() -> str:
+        run_id = await harness.submit(g)
+        await recorder.started("long").wait()
+        harness.store.cancel(run_id)
+        harness.schedulers[0].cancel_local(run_id)
+        await harness.dispatcher.drain()
+        return run_id
+
+    run_id = asyncio.run(scenario())
+    assert _statuses(harness, run_id) == {"long": "cancelled", "next": "cancelled"}
+    assert harness.store.runs[run_id].status == "cancelled"
+    assert "long" not in recorder.intervals  # it never finished its sleep
+
+
+def test_nodes_of_a_dead_worker_are_reclaimed_and_run_again() -> None:
+    recorder = Recorder()
+    harness = Harness(kit_node_types(recorder), lease_seconds=0.05)
+    g = graph([node("a", "sleep"), node("b", "sleep")], [edge("e1", "a", "out", "b", "a")])
+
+    async def scenario() -> str:
+        run_id = "r1"
+        plan = await plan_run(g, harness.registry, Scope.FULL, (), {}, harness.lookup)
+        harness.store.add(RunSnapshot(run_id=run_id, workflow_id="wf", graph=g), plan)
+        await harness.store.begin(run_id)
+        # A worker claims `a` and dies without renewing its lease.
+        assert await harness.store.claim(run_id, "a", "dead", 0.01) is not None
+        await asyncio.sleep(0.03)
+        await harness.schedulers[0].reap(idle_seconds=60)
+        await harness.dispatcher.drain()
+        return run_id
+
+    run_id = asyncio.run(scenario())
+    assert _statuses(harness, run_id) == {"a": "success", "b": "success"}
+    assert harness.store.runs[run_id].nodes["a"].attempt == 2 and recorder.executions == {"a": 1, "b": 1}
+
+
+def test_a_node_interrupted_too_often_fails_instead_of_running_again() -> None:
+    harness = Harness(kit_node_types(Recorder()), max_attempts=1)
+
+    async def scenario() -> str:
+        g = graph([node("a", "sleep")])
+        plan = await plan_run(g, harness.registry, Scope.FULL, (), {}, harness.lookup)
+        harness.store.add(RunSnapshot(run_id="r", workflow_id="wf", graph=g), plan)
+        await harness.store.begin("r")
+        await harness.store.claim("r", "a", "dead", 0.0)
+        await asyncio.sleep(0.01)
+        await harness.schedulers[0].reap(idle_seconds=60)
+        await harness.dispatcher.drain()
+        return "r"
+
+    run_id = asyncio.run(scenario())
+    result = harness.store.runs[run_id].nodes["a"].result
+    assert result is not None and result.status == "failed" and "interrupted 1 times" in result.error
+
+
+def test_several_schedulers_share_one_run_and_each_node_runs_once() -> None:
+    recorder = Recorder()
+    harness = Harness(kit_node_types(recorder), workers=3)
+    fan = [node(f"s{i}", "sleep", seconds=0.01) for i in range(12)]
+    g = graph(
+        [node("root", "sleep"), *fan, node("join", "concat")],
+        [edge(f"a{i}", "root", "out", f"s{i}", "a") for i in range(12)]
+        + [edge(f"b{i}", f"s{i}", "out", "join", "parts") for i in range(12)],
+    )
+    # Work handed to the queue goes to the schedulers in turn, as idle workers would take it.
+    turn = iter(range(10_000))
+    original = harness.dispatcher.run_nodes
+
+    async def round_robin(run_id: str, nodes: list[tuple[str, int]]) -> None:
+        for node_id, attempt in nodes:
+            harness.dispatcher.target = harness.schedulers[next(turn) % 3]
+            await original(run_id, [(node_id, attempt)])
+
+    harness.dispatcher.run_nodes = round_robin  # type: ignore[method-assign]
+    run_id = asyncio.run(harness.run(g))
+    assert harness.store.runs[run_id].status == "success"
+    assert set(recorder.executions.values()) == {1} and len(recorder.executions) == 13
+    joined = harness.store.runs[run_id].nodes["join"].result
+    assert joined is not None and joined.outputs["out"].count("+") == 11
+
+
+def test_an_unknown_node_type_fails_its_node_with_a_remedy() -> None:
+    types = kit_node_types(Recorder())
+    harness = Harness(types)
+    worker_types = {k: v for k, v in types.items() if k != "concat"}
+    harness.schedulers[0].node_types = worker_types
+    run_id = asyncio.run(harness.run(graph([node("c", "concat")])))
+    result = harness.store.runs[run_id].nodes["c"].result
+    assert result is not None and "this worker does not know" in result.error
