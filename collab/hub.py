@@ -31,7 +31,7 @@ from collab.connection import Connection
 from collab.fanout import Bus
 from collab.keys import CollabKeys
 from collab.room import Limits, Room
-from collab.store import DocumentGone, DocumentStore
+from collab.store import DocumentGone, DocumentStore, load_document
 
 log = logging.getLogger(__name__)
 
@@ -193,9 +193,7 @@ class Hub:
         except BaseException:
             await self.bus.unsubscribe(channel)
             raise
-        doc: Doc[Any] = Doc()
-        for part in parts:
-            doc.apply_update(part)
+        doc = load_document(parts)
         room = Room(
             doc_id, doc, limits=self.limits, on_update=self._local_update, on_awareness=self._local_awareness,
             size=sum(len(p) for p in parts),
@@ -295,9 +293,7 @@ class Hub:
     async def _reconcile(self, doc_id: str, room: Room) -> None:
         """Store what this room holds and the store lacks: updates other processes applied here
         but died before storing. Appending known content again is harmless (CRDT merge)."""
-        stored: Doc[Any] = Doc()
-        for part in await self.store.load(doc_id):
-            stored.apply_update(part)
+        stored = load_document(await self.store.load(doc_id))
         if protocol.is_behind(
             protocol.decode_state_vector(stored.get_state()), protocol.decode_state_vector(room.doc.get_state())
         ) or delete_set_digest(stored) != delete_set_digest(room.doc):
@@ -330,6 +326,8 @@ class Hub:
                 self.metrics.fanout_latencies.append(time.time() - sent)
                 del self.metrics.fanout_latencies[:-10_000]
             room.apply_remote(payload)
+            if room.wants_sync:
+                self._probe(doc_id, room)
         elif kind == KIND_AWARENESS:
             room.apply_remote_awareness(payload)
         elif kind == KIND_SYNC:
@@ -353,10 +351,14 @@ class Hub:
         if protocol.is_behind(theirs, mine) or their_digest != delete_set_digest(room.doc):
             self._send(doc_id, KIND_UPDATE, room.doc.get_update(their_state))
         if protocol.is_behind(mine, theirs):
-            now = time.monotonic()
-            if now - self._last_probe.get(doc_id, 0.0) > self.sync_interval / 4:
-                self._last_probe[doc_id] = now
-                self._send(doc_id, KIND_SYNC, self._sync_payload(room))
+            self._probe(doc_id, room)
+
+    def _probe(self, doc_id: str, room: Room) -> None:
+        """Ask the other processes for what this room lacks (at most a few times a second)."""
+        now = time.monotonic()
+        if now - self._last_probe.get(doc_id, 0.0) > min(0.25, self.sync_interval / 4):
+            self._last_probe[doc_id] = now
+            self._send(doc_id, KIND_SYNC, self._sync_payload(room))
 
     async def anti_entropy(self) -> None:
         for doc_id, slot in list(self._slots.items()):

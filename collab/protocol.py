@@ -237,3 +237,119 @@ def decode_state_vector(data: bytes) -> dict[int, int]:
 def is_behind(mine: dict[int, int], theirs: dict[int, int]) -> bool:
     """True when `theirs` has seen something `mine` has not."""
     return any(clock > mine.get(client, 0) for client, clock in theirs.items())
+
+
+# --- update headers ----------------------------------------------------------------------
+# Yjs v1 update: varUint(#clients), then per client varUint(#structs), varUint(client),
+# varUint(first clock) and the structs; then the delete set. Only the first clock of each
+# client matters here, but reaching the next client means walking over every struct.
+
+_ANY_FIXED = {127: 0, 126: 0, 124: 4, 123: 8, 122: 8, 121: 0, 120: 0}
+
+
+def _skip_var_int(reader: Reader) -> None:
+    for _ in range(10):
+        if reader.pos >= len(reader.data):
+            raise ProtocolError("truncated number")
+        byte = reader.data[reader.pos]
+        reader.pos += 1
+        if byte < 0x80:
+            return
+    raise ProtocolError("number too long")
+
+
+def _skip(reader: Reader, count: int) -> None:
+    if reader.pos + count > len(reader.data):
+        raise ProtocolError("truncated value")
+    reader.pos += count
+
+
+def _skip_any(reader: Reader, depth: int = 0) -> None:
+    if depth > 64:
+        raise ProtocolError("value nested too deeply")
+    if reader.pos >= len(reader.data):
+        raise ProtocolError("truncated value")
+    kind = reader.data[reader.pos]
+    reader.pos += 1
+    if kind in _ANY_FIXED:
+        _skip(reader, _ANY_FIXED[kind])
+    elif kind == 125:
+        _skip_var_int(reader)
+    elif kind in (119, 116):
+        reader.var_bytes()
+    elif kind == 118:
+        for _ in range(reader.var_uint()):
+            reader.var_bytes()
+            _skip_any(reader, depth + 1)
+    elif kind == 117:
+        for _ in range(reader.var_uint()):
+            _skip_any(reader, depth + 1)
+    else:
+        raise ProtocolError(f"unknown value type {kind}")
+
+
+def _skip_item(reader: Reader, info: int) -> None:
+    if info & 0x80:  # origin id
+        reader.var_uint()
+        reader.var_uint()
+    if info & 0x40:  # right origin id
+        reader.var_uint()
+        reader.var_uint()
+    if not info & 0xC0:  # no origins: the parent is named, and the map key if any
+        if reader.var_uint() == 1:
+            reader.var_bytes()
+        else:
+            reader.var_uint()
+            reader.var_uint()
+        if info & 0x20:
+            reader.var_bytes()
+    content = info & 0x1F
+    if content == 1:  # deleted
+        reader.var_uint()
+    elif content == 2:  # JSON
+        for _ in range(reader.var_uint()):
+            reader.var_bytes()
+    elif content in (3, 4, 5):  # binary, string, embed
+        reader.var_bytes()
+    elif content == 6:  # format
+        reader.var_bytes()
+        reader.var_bytes()
+    elif content == 7:  # type
+        if reader.var_uint() in (3, 5):
+            reader.var_bytes()
+    elif content == 8:  # any
+        for _ in range(reader.var_uint()):
+            _skip_any(reader)
+    elif content == 9:  # subdocument
+        reader.var_bytes()
+        _skip_any(reader)
+    else:
+        raise ProtocolError(f"unknown content type {content}")
+
+
+def update_starts(update: bytes) -> dict[int, int]:
+    """client id → first clock of that client's structs in a v1 update."""
+    reader = Reader(update)
+    starts = {}
+    for _ in range(reader.var_uint()):
+        structs = reader.var_uint()
+        client = reader.var_uint()
+        starts[client] = reader.var_uint()
+        for _ in range(structs):
+            if reader.pos >= len(reader.data):
+                raise ProtocolError("truncated struct")
+            info = reader.data[reader.pos]
+            reader.pos += 1
+            if info & 0x1F in (0, 10):  # GC or skip: just a length
+                reader.var_uint()
+            else:
+                _skip_item(reader, info)
+    return starts
+
+
+def has_gap(update: bytes, state: dict[int, int]) -> bool:
+    """True when the update starts past what `state` has for some client: a predecessor is missing."""
+    try:
+        return any(clock > state.get(client, 0) for client, clock in update_starts(update).items())
+    except ProtocolError:
+        return False  # let yrs judge it

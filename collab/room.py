@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, Map, TransactionEvent
+from pycrdt import Doc, Map, TransactionEvent, merge_updates
 
 from collab import protocol
 from collab.connection import Connection
@@ -84,6 +84,8 @@ class Room:
         doc.get("meta", type=Map)
         self._captured: list[bytes] = []
         self._added_nodes: list[str] = []
+        self.held: list[bytes] = []
+        self.wants_sync = False
         doc.observe(self._capture)
         self._nodes.observe(self._capture_nodes)
 
@@ -169,7 +171,23 @@ class Room:
         return effective
 
     def apply_remote(self, update: bytes) -> None:
-        """An update from another process (already stored there): apply and pass to local clients."""
+        """An update from another process (already stored there): apply and pass to local clients.
+
+        An update whose predecessors have not arrived (Redis dropped them) is held back instead:
+        yrs would integrate a later map entry before the earlier one it builds on and then get
+        the entry's value wrong when the earlier one comes. `wants_sync` asks the hub to fetch
+        what is missing; once it arrives, everything held is applied as one merged update.
+        """
+        if self.held:
+            update = merge_updates(update, *self.held)
+        if protocol.has_gap(update, protocol.decode_state_vector(self.doc.get_state())):
+            self.held = [update]
+            self.wants_sync = True
+            if len(update) > self.limits.max_document_bytes:
+                self.held = []  # never hoard without bound; anti-entropy repairs it later
+            return
+        self.held = []
+        self.wants_sync = False
         self._captured.clear()
         self._added_nodes.clear()
         try:
@@ -194,8 +212,6 @@ class Room:
     def _take_captured(self) -> bytes | None:
         if not self._captured:
             return None
-        from pycrdt import merge_updates
-
         captured = self._captured[0] if len(self._captured) == 1 else merge_updates(*self._captured)
         self._captured.clear()
         return captured

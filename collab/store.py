@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pycrdt import Doc
+from pycrdt import Doc, merge_updates
+
+
+def load_document(parts: list[bytes]) -> Doc:  # type: ignore[type-arg]
+    """A Doc from stored parts, merged first and applied once.
+
+    Log rows are in storage order, which is not causal order across processes; applied one by
+    one, yrs can integrate a later map entry of a client before an earlier one and then lose a
+    concurrent entry that depended on it. A merged update is integrated as a whole.
+    """
+    doc: Doc = Doc()  # type: ignore[type-arg]
+    if len(parts) == 1:
+        doc.apply_update(parts[0])
+    elif parts:
+        doc.apply_update(merge_updates(*parts))
+    return doc
 
 
 class DocumentGone(Exception):
@@ -57,9 +72,7 @@ class MemoryDocumentStore:
         self.logs[doc_id].extend(updates)
 
     async def compact(self, doc_id: str) -> None:
-        doc: Doc = Doc()  # type: ignore[type-arg]
-        for update in await self.load(doc_id):
-            doc.apply_update(update)
+        doc = load_document(await self.load(doc_id))
         self.snapshots[doc_id] = doc.get_update()
         self.logs[doc_id] = []
 

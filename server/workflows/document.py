@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import msgspec
 from pycrdt import Array, Doc, Map, Text
 
+from collab.store import load_document
 from engine.graph import Edge, Graph, Node, Position
 from engine.registry import NodeRegistry
 from engine.spec import NodeSpec, ParamKind
@@ -347,9 +348,4 @@ def encode_state(doc: Doc[Any]) -> bytes:
 
 
 def decode_state(snapshot: bytes | None, updates: Iterable[bytes] = ()) -> Doc[Any]:
-    doc: Doc[Any] = Doc()
-    if snapshot:
-        doc.apply_update(snapshot)
-    for update in updates:
-        doc.apply_update(update)
-    return doc
+    return load_document([part for part in (snapshot, *updates) if part])
