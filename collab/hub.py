@@ -57,6 +57,8 @@ class HubMetrics:
 class _Slot:
     room: Room
     pending: list[tuple[bytes, str | None]] = field(default_factory=list)
+    peer_seen: float = 0.0  # when another process last spoke about this document
+    digest: tuple[int, bytes] = (-1, b"")
     unload: asyncio.TimerHandle | None = None
     stored_since_compaction: int = 0
     last_version: float = field(default_factory=time.monotonic)
@@ -90,7 +92,7 @@ class Hub:
         keys: CollabKeys,
         *,
         limits: Limits | None = None,
-        flush_interval: float = 0.25,
+        flush_interval: float = 0.5,
         sync_interval: float = 2.0,
         unload_after: float = 10.0,
         compact_after: int = 200,
@@ -226,6 +228,14 @@ class Hub:
 
     # --- local changes --------------------------------------------------------------------
 
+    def _has_peers(self, slot: _Slot) -> bool:
+        """Another process has this document open (it announces itself every sync interval).
+
+        A process that opens the document later announces itself on load and receives the
+        difference in answer, so updates need not be published while nobody listens.
+        """
+        return time.monotonic() - slot.peer_seen < self.sync_interval * 3
+
     def _local_update(self, room: Room, update: bytes, origin: Connection | None) -> None:
         slot = self._slots.get(room.doc_id)
         if slot is None:
@@ -233,10 +243,13 @@ class Hub:
         self.metrics.updates_applied += 1
         slot.pending.append((update, origin.identity.user_id if origin else None))
         slot.active_since_version = True
-        self._send(room.doc_id, KIND_UPDATE, update)
+        if self._has_peers(slot):
+            self._send(room.doc_id, KIND_UPDATE, update)
 
     def _local_awareness(self, room: Room, payload: bytes) -> None:
-        self._send(room.doc_id, KIND_AWARENESS, payload)
+        slot = self._slots.get(room.doc_id)
+        if slot is not None and self._has_peers(slot):
+            self._send(room.doc_id, KIND_AWARENESS, payload)
 
     def live_state(self, doc_id: str) -> bytes | None:
         """The whole document as this process's room holds it, if the room is open here."""
@@ -262,8 +275,29 @@ class Hub:
     # --- persistence ----------------------------------------------------------------------
 
     async def flush(self) -> None:
+        """Store every room's pending updates in one write, then compact and version as due."""
+        batch = {doc_id: slot.pending for doc_id, slot in self._slots.items() if slot.pending}
+        if batch:
+            for doc_id in batch:
+                self._slots[doc_id].pending = []
+            rows = {doc_id: _by_author(pending) for doc_id, pending in batch.items()}
+            try:
+                await self.store.append_many(rows)
+            except Exception:
+                for doc_id, pending in batch.items():  # keep them; the next flush retries
+                    if doc_id in self._slots:
+                        self._slots[doc_id].pending[:0] = pending
+                raise
+            for doc_id, pending in batch.items():
+                self.metrics.updates_stored += len(pending)
+                slot = self._slots.get(doc_id)
+                if slot is not None:
+                    slot.stored_since_compaction += len(rows[doc_id])
+                    if slot.stored_since_compaction >= self.compact_after:
+                        slot.stored_since_compaction = 0
+                        with contextlib.suppress(DocumentGone):
+                            await self.store.compact(doc_id)
         for doc_id, slot in list(self._slots.items()):
-            await self._flush_slot(doc_id, slot)
             if time.monotonic() - slot.last_version > self.version_every and slot.active_since_version:
                 slot.last_version, slot.active_since_version = time.monotonic(), False
                 with contextlib.suppress(DocumentGone):
@@ -273,10 +307,7 @@ class Hub:
         if not slot.pending:
             return
         batch, slot.pending = slot.pending, []
-        by_author: dict[str | None, list[bytes]] = {}
-        for update, author in batch:
-            by_author.setdefault(author, []).append(update)
-        rows = [(u[0] if len(u) == 1 else merge_updates(*u), author) for author, u in by_author.items()]
+        rows = _by_author(batch)
         try:
             await self.store.append(doc_id, rows)
         except DocumentGone:
@@ -318,6 +349,7 @@ class Hub:
         slot = self._slots.get(doc_id)
         if slot is None:
             return
+        slot.peer_seen = time.monotonic()
         room = slot.room
         if kind == KIND_UPDATE:
             self.metrics.remote_updates += 1
@@ -336,8 +368,16 @@ class Hub:
             task = asyncio.get_running_loop().create_task(self.on_control(doc_id, json.loads(payload)))
             task.add_done_callback(_log_failure)
 
+    def _digest(self, room: Room) -> bytes:
+        slot = self._slots.get(room.doc_id)
+        if slot is None:
+            return delete_set_digest(room.doc)
+        if slot.digest[0] != room.version:
+            slot.digest = (room.version, delete_set_digest(room.doc))
+        return slot.digest[1]
+
     def _sync_payload(self, room: Room) -> bytes:
-        return protocol.var_bytes(room.doc.get_state()) + delete_set_digest(room.doc)
+        return protocol.var_bytes(room.doc.get_state()) + self._digest(room)
 
     def _answer_sync(self, doc_id: str, room: Room, payload: bytes) -> None:
         reader = protocol.Reader(payload)
@@ -348,7 +388,7 @@ class Hub:
             return
         their_digest = payload[reader.pos :]
         mine = protocol.decode_state_vector(room.doc.get_state())
-        if protocol.is_behind(theirs, mine) or their_digest != delete_set_digest(room.doc):
+        if protocol.is_behind(theirs, mine) or their_digest != self._digest(room):
             self._send(doc_id, KIND_UPDATE, room.doc.get_update(their_state))
         if protocol.is_behind(mine, theirs):
             self._probe(doc_id, room)
@@ -364,6 +404,14 @@ class Hub:
         for doc_id, slot in list(self._slots.items()):
             slot.room.expire_presence()
             await self._publish(doc_id, KIND_SYNC, self._sync_payload(slot.room))
+
+
+def _by_author(pending: list[tuple[bytes, str | None]]) -> list[tuple[bytes, str | None]]:
+    """One merged log row per author."""
+    by_author: dict[str | None, list[bytes]] = {}
+    for update, author in pending:
+        by_author.setdefault(author, []).append(update)
+    return [(u[0] if len(u) == 1 else merge_updates(*u), author) for author, u in by_author.items()]
 
 
 def _text_relay(room: Room) -> Callable[[bytes], None]:

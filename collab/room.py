@@ -86,6 +86,7 @@ class Room:
         self._added_nodes: list[str] = []
         self.held: list[bytes] = []
         self.wants_sync = False
+        self.version = 0  # bumped on every change, so derived values can be cached
         doc.observe(self._capture)
         self._nodes.observe(self._capture_nodes)
 
@@ -149,7 +150,7 @@ class Room:
         except ValueError as err:
             raise protocol.ProtocolError(f"not a valid Yjs update: {err}") from None
         refused = None
-        if len(self._nodes) > self.limits.max_nodes and self._added_nodes:
+        if self._added_nodes and len(self._nodes) > self.limits.max_nodes:
             added = list(self._added_nodes)
             with self.doc.transaction(origin="limit"):
                 for key in added:
@@ -162,6 +163,7 @@ class Room:
         effective = self._take_captured()
         if effective is not None:
             self.size += len(effective)
+            self.version += 1
             self._broadcast(protocol.sync_update(effective), exclude=origin)
             self._on_update(self, effective, origin)
         if refused:
@@ -198,6 +200,7 @@ class Room:
         effective = self._take_captured()
         if effective is not None:
             self.size += len(effective)
+            self.version += 1
             self._broadcast(protocol.sync_update(effective), exclude=None)
 
     def _capture(self, event: TransactionEvent) -> None:

@@ -37,6 +37,11 @@ class DocumentStore(Protocol):
         """Append `(update, author id)` pairs to the document's log in one write."""
         ...
 
+    async def append_many(self, batches: dict[str, list[tuple[bytes, str | None]]]) -> set[str]:
+        """`append` for several documents in one write; return the ids of documents that are gone
+        (their updates are dropped)."""
+        ...
+
     async def compact(self, doc_id: str) -> None:
         """Fold the log into the snapshot (under a per-document lock)."""
         ...
@@ -70,6 +75,14 @@ class MemoryDocumentStore:
             raise DocumentGone(doc_id)
         self.appends += 1
         self.logs[doc_id].extend(updates)
+
+    async def append_many(self, batches: dict[str, list[tuple[bytes, str | None]]]) -> set[str]:
+        gone = {doc_id for doc_id in batches if doc_id not in self.logs}
+        self.appends += 1
+        for doc_id, updates in batches.items():
+            if doc_id not in gone:
+                self.logs[doc_id].extend(updates)
+        return gone
 
     async def compact(self, doc_id: str) -> None:
         doc = load_document(await self.load(doc_id))

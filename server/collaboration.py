@@ -64,6 +64,39 @@ class PostgresDocumentStore:
                 *(DocumentUpdate(workflow=workflow_id, data=data, author=author) for data, author in updates)
             )
 
+    async def append_many(self, batches: dict[str, list[tuple[bytes, str | None]]]) -> set[str]:
+        ids = {}
+        for doc_id in batches:
+            try:
+                ids[doc_id] = _uuid(doc_id)
+            except DocumentGone:
+                pass
+        async with Workflow._meta.db.transaction():
+            live = await Workflow.raw(
+                "UPDATE workflows SET updated_at = now() "
+                "WHERE id = ANY({}::uuid[]) AND deleted_at IS NULL RETURNING id",
+                list(ids.values()),
+            )
+            alive = {row["id"] for row in live}
+            rows = [
+                (ids[doc_id], data, UUID(author) if author else None)
+                for doc_id, updates in batches.items()
+                if doc_id in ids and ids[doc_id] in alive
+                for data, author in updates
+            ]
+            if rows:
+                # One statement for the whole batch: this runs on the event loop that also fans
+                # updates out, so the less Python work per flush, the smaller the latency tail.
+                workflows, data, authors = (list(column) for column in zip(*rows, strict=True))
+                await Workflow.raw(
+                    "INSERT INTO document_updates (workflow, data, author, created_at) "
+                    "SELECT w, d, a, now() FROM unnest({}::uuid[], {}::bytea[], {}::uuid[]) AS t(w, d, a)",
+                    workflows,
+                    data,
+                    authors,
+                )
+        return {doc_id for doc_id in batches if ids.get(doc_id) not in alive}
+
     async def compact(self, doc_id: str) -> None:
         workflow_id = _uuid(doc_id)
         async with Workflow._meta.db.transaction():

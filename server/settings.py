@@ -62,7 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_connections_per_user: int = 20
     max_connections_per_document: int = 300
     ws_send_queue: int = 1024
-    collab_flush_interval: float = 0.25
+    collab_flush_interval: float = 0.5
     collab_unload_after: int = 10
     version_every: int = 600
 
