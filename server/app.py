@@ -22,7 +22,8 @@ from piccolo.engine.postgres import PostgresEngine
 from redis.asyncio import Redis
 
 from collab.fanout import RedisBus
-from engine.registry import builtin_registry
+from engine.nodes import load_node_types
+from engine.registry import registry_of
 from server.accounts.auth import AuthMiddleware
 from server.accounts.controllers import AuthController, TokenController
 from server.accounts.sessions import SessionStore
@@ -35,6 +36,9 @@ from server.observability import RequestContextMiddleware, configure_logging, in
 from server.ops import HealthController, MetricsController
 from server.ratelimit import RateLimiter
 from server.realtime import workflow_socket
+from server.runs.access import provide_run_access
+from server.runs.controllers import RunController, WorkflowRunController
+from server.runs.service import RunService
 from server.settings import Settings, load_settings
 from server.tables import bind_engine
 from server.workflows.access import provide_access
@@ -64,7 +68,7 @@ def create_app(settings: Settings) -> Litestar:
     init_sentry(settings)  # before the app is constructed: the integration patches Litestar
     redis = Redis.from_url(settings.redis_url, health_check_interval=30)
     keys = RedisKeys(settings.redis_namespace)
-    registry = builtin_registry()
+    registry = registry_of(load_node_types(settings.extra_nodes))
     bus = RedisBus(redis)
     hub = build_hub(settings, bus)
     bus.on_reconnect = hub.anti_entropy
@@ -87,6 +91,9 @@ def create_app(settings: Settings) -> Litestar:
         engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
         bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
+        state.runs = RunService(
+            pool=engine.pool, redis=redis, keys=keys, registry=registry, settings=settings, limiter=state.limiter
+        )
         await bus.start()
         await hub.start()
         # Everything allocated at start-up lives as long as the process: keep it out of the
@@ -117,6 +124,8 @@ def create_app(settings: Settings) -> Litestar:
         WorkflowController,
         VersionController,
         NodeTypeController,
+        WorkflowRunController,
+        RunController,
         workflow_socket,
     ]
     assets = settings.static_dir / "assets"
@@ -136,6 +145,8 @@ def create_app(settings: Settings) -> Litestar:
             "limiter": provide("limiter"),
             "hub": provide("hub"),
             "access": Provide(provide_access),
+            "runs": provide("runs"),
+            "run_access": Provide(provide_run_access),
         },
         middleware=[
             PrometheusConfig(
