@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -45,6 +46,7 @@ class Connection:
     awareness_clients: set[int] = field(default_factory=set)
     closed: bool = False
     close_code: int | None = None
+    on_slow: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self._queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(self.max_queue)
@@ -59,6 +61,8 @@ class Connection:
             self._queue.put_nowait(frame)
             return True
         except asyncio.QueueFull:
+            if self.on_slow is not None:
+                self.on_slow()
             self.shut(CLOSE_SLOW_CLIENT, "too slow to keep up; reconnect to resync")
             return False
 

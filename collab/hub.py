@@ -50,7 +50,7 @@ class HubMetrics:
     updates_stored: int = 0
     remote_updates: int = 0
     slow_clients_dropped: int = 0
-    fanout_latencies: list[float] = field(default_factory=list)
+    observe_fanout: Callable[[float], None] | None = None  # seconds from publish to apply elsewhere
 
 
 @dataclass
@@ -155,7 +155,12 @@ class Hub:
     # --- joining and leaving --------------------------------------------------------------
 
     def connect(self, transport: Any, identity: Any) -> Connection:
-        return Connection(transport, identity, max_queue=self.max_connection_queue)
+        connection = Connection(transport, identity, max_queue=self.max_connection_queue)
+        connection.on_slow = self._count_slow
+        return connection
+
+    def _count_slow(self) -> None:
+        self.metrics.slow_clients_dropped += 1
 
     async def join(self, doc_id: str, connection: Connection) -> Room:
         """Open (or reuse) the room and add the connection. Raises DocumentGone."""
@@ -353,10 +358,10 @@ class Hub:
         room = slot.room
         if kind == KIND_UPDATE:
             self.metrics.remote_updates += 1
-            with contextlib.suppress(ValueError):
-                sent = float.fromhex(message[1 + SENDER_BYTES : header].decode().strip())
-                self.metrics.fanout_latencies.append(time.time() - sent)
-                del self.metrics.fanout_latencies[:-10_000]
+            if self.metrics.observe_fanout is not None:
+                with contextlib.suppress(ValueError):
+                    sent = float.fromhex(message[1 + SENDER_BYTES : header].decode().strip())
+                    self.metrics.observe_fanout(time.time() - sent)
             room.apply_remote(payload)
             if room.wants_sync:
                 self._probe(doc_id, room)

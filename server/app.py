@@ -31,6 +31,7 @@ from server.collaboration import build_hub
 from server.errors import problem_details_plugin
 from server.http_rules import enforce_request_rules
 from server.keys import RedisKeys
+from server.metrics import watch
 from server.nodes import NodeTypeController
 from server.observability import RequestContextMiddleware, configure_logging, init_sentry
 from server.ops import HealthController, MetricsController
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> Litestar:
     bus = RedisBus(redis)
     hub = build_hub(settings, bus)
     bus.on_reconnect = hub.anti_entropy
+    watch(hub)
     state = State(
         {
             "settings": settings,

@@ -192,6 +192,18 @@ async def test_bad_frames_close_only_the_offender(team: Team, frame: bytes | str
     await other.close()
 
 
+async def test_collaboration_metrics(team: Team) -> None:
+    client = await team.client("owner")
+    add_node(client, "counted")
+    await asyncio.sleep(0.2)
+    text = team.owner.http.get("/metrics").text
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line.startswith("galaxy_")}
+    assert values["galaxy_ws_connections"] >= 1 and values["galaxy_collab_rooms"] >= 1
+    assert values["galaxy_collab_updates_total"] >= 1
+    assert "galaxy_ws_slow_clients_dropped_total" in values and "galaxy_collab_fanout_seconds_count" in values
+    await client.close()
+
+
 async def test_run_events_are_relayed_as_text_frames(team: Team, settings: Settings) -> None:
     from redis.asyncio import Redis
 

@@ -1,0 +1,49 @@
+"""Prometheus metrics of the collaboration layer (HTTP metrics come from Litestar's plugin)."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+
+from prometheus_client import REGISTRY, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from collab.hub import Hub
+
+FANOUT_LATENCY = Histogram(
+    "galaxy_collab_fanout_seconds",
+    "Time from one web process publishing a document update to another applying it.",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
+)
+
+
+class CollabCollector(Collector):
+    """Reads the live hubs of this process at scrape time."""
+
+    def __init__(self) -> None:
+        self.hubs: weakref.WeakSet[Hub] = weakref.WeakSet()
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        hubs = list(self.hubs)
+        yield GaugeMetricFamily("galaxy_ws_connections", "Open WebSocket connections.", value=sum(
+            h.connection_count() for h in hubs))  # fmt: skip
+        yield GaugeMetricFamily("galaxy_collab_rooms", "Documents open in this process.", value=sum(
+            len(h.rooms) for h in hubs))  # fmt: skip
+        for name, attribute, text in (
+            ("galaxy_collab_updates", "updates_applied", "Document updates accepted from local clients."),
+            ("galaxy_collab_updates_stored", "updates_stored", "Document updates written to the log."),
+            ("galaxy_collab_remote_updates", "remote_updates", "Document updates received from other processes."),
+            ("galaxy_ws_slow_clients_dropped", "slow_clients_dropped", "Connections closed for not keeping up."),
+        ):
+            yield CounterMetricFamily(name, text, value=sum(getattr(h.metrics, attribute) for h in hubs))
+
+
+COLLECTOR = CollabCollector()
+REGISTRY.register(COLLECTOR)
+
+
+def watch(hub: Hub) -> None:
+    """Include `hub` in this process's metrics."""
+    hub.metrics.observe_fanout = FANOUT_LATENCY.observe
+    COLLECTOR.hubs.add(hub)
