@@ -3,6 +3,7 @@
 # scenarios as the anchors (ANCHORS.md): one web process, and two web processes on Redis.
 #
 #   bash bench/collab/run_galaxy.sh [one|two ...]      (REPS=3 SCENARIOS="a b c" by default)
+#   bash bench/collab/run_galaxy.sh memory             (RSS per idle connection / per 500-node document)
 #
 # Needs the project's .venv, Postgres on 127.0.0.1:5432 (user postgres) and the harness at
 # $HARNESS (default ../shared/bench/collab_bench.py beside the project). Every server this script
@@ -79,6 +80,17 @@ run_one() {  # $1 config  $2 scenario  $3 rep
   stop_all
   sleep 0.5
 }
+
+if [ "${CONFIGS[0]}" = memory ]; then
+  export REDIS_URL=redis://127.0.0.1:6391/0 SECRET_KEY=benchmark-secret-key-0123456789abcdef \
+    LOG_LEVEL=WARNING MAX_CONNECTIONS_PER_USER=10000 MAX_CONNECTIONS_PER_DOCUMENT=10000
+  fresh_database
+  (exec "$REDIS_BIN" --port 6391 --bind 127.0.0.1 --save '' --appendonly no >/tmp/galaxy-bench-redis.log 2>&1) &
+  PIDS+=($!); sleep 0.3
+  start_web 8301
+  "$PY" "$HERE/memory.py" --base http://127.0.0.1:8301 --pid "${PIDS[1]}"
+  exit 0
+fi
 
 for cfg in "${CONFIGS[@]}"; do
   for sc in $SCENARIOS; do
