@@ -19,7 +19,7 @@ from pathlib import Path
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from collab import protocol  # noqa: E402
+from collab import protocol
 
 
 def rss_mb(pid: int) -> float:
