@@ -253,3 +253,14 @@ async def test_named_version_and_restore_reach_live_clients(team: Team) -> None:
     assert team.owner.http.post(f"/api/workflows/{other}/versions/{saved.json()['id']}/restore").status_code == 404
     await alice.close()
     await bob.close()
+
+
+async def test_many_clients_joining_a_new_room_at_once_all_sync(team: Team, new_user: Callable[..., User]) -> None:
+    fresh = team.owner.create_workflow()["id"]
+    clients = [YClient(team.url("owner", fresh)) for _ in range(20)]
+    await asyncio.gather(*(c.connect() for c in clients))
+    await asyncio.gather(*(c.wait_synced() for c in clients))
+    add_node(clients[0], "hello")
+    for client in clients:
+        await eventually(lambda c=client: "hello" in c.nodes)
+    await asyncio.gather(*(c.close() for c in clients))

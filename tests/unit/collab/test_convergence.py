@@ -148,3 +148,25 @@ async def scenario(clients_count: int, operations: list[tuple[str, int, str, int
 @example(3, [("edit", 1, "b", 0), ("disconnect", 1, "", 0), ("edit", 0, "b", 0), ("edit", 1, "a", 0)])
 def test_any_interleaving_converges_and_is_stored(clients_count: int, operations: list[Any]) -> None:
     asyncio.run(scenario(clients_count, operations))
+
+
+def test_active_documents_get_automatic_versions() -> None:
+    async def run() -> MemoryDocumentStore:
+        store = MemoryDocumentStore()
+        store.create(DOC)
+        hub = Hub(store, MemoryBus().attach(), CollabKeys("t"), version_every=0.0, unload_after=3600)
+        client = Client("c")
+        await client.connect(hub)
+        await hub.flush()  # nothing edited yet: no version
+        client.nodes["x"] = 1
+        await settle()
+        await hub.flush()
+        await hub.flush()  # no activity since the last version
+        await client.disconnect()
+        return store
+
+    store = asyncio.run(run())
+    ((name, state),) = store.versions[DOC]
+    version: Doc[Any] = Doc()
+    version.apply_update(state)
+    assert name == "" and version.get("nodes", type=Map).to_py() == {"x": 1.0}
