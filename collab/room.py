@@ -231,8 +231,12 @@ class Room:
             if known is not None and entry.clock < known.clock:
                 continue
             state = self._stamp(connection, entry.state)
-            self.presence[entry.client_id] = _Presence(entry.clock, state, connection.id)
-            connection.awareness_clients.add(entry.client_id)
+            if state is None:
+                self.presence.pop(entry.client_id, None)
+                connection.awareness_clients.discard(entry.client_id)
+            else:
+                self.presence[entry.client_id] = _Presence(entry.clock, state, connection.id)
+                connection.awareness_clients.add(entry.client_id)
             accepted.append(protocol.AwarenessEntry(entry.client_id, entry.clock, state))
         if accepted:
             out = protocol.encode_awareness(accepted)

@@ -38,6 +38,7 @@ CLOSE_UNSUPPORTED = 1003
 CLOSE_INVALID = 1007
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN = 1013
+CLOSE_INTERNAL = 1011
 
 
 class LitestarTransport:
@@ -155,4 +156,10 @@ async def _read(socket: WebSocket[Any, Any, Any], room: Any, connection: Any, se
         except ProtocolError as err:
             log.info("ws_protocol_error", error=str(err))
             connection.shut(CLOSE_INVALID, f"protocol error: {err}")
+            return
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            log.exception("ws_frame_failed")
+            connection.shut(CLOSE_INTERNAL, "the server could not process that message")
             return
