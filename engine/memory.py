@@ -97,14 +97,19 @@ class MemoryRunStore:
             return []
         return sorted(n.node_id for n in run.nodes.values() if n.status == NodeStatus.PENDING and n.waits_for == 0)
 
-    async def claim(self, run_id: str, node_id: str, worker_id: str, lease_seconds: float) -> Claim | None:
+    async def claim(
+        self, run_id: str, node_ids: Sequence[str], worker_id: str, lease_seconds: float
+    ) -> dict[str, Claim]:
         run = self.runs[run_id]
-        node = run.nodes.get(node_id)
-        if node is None or run.cancel_requested or node.status != NodeStatus.PENDING or node.waits_for:
-            return None
-        node.status, node.worker, node.attempt = NodeStatus.RUNNING, worker_id, node.attempt + 1
-        node.lease_until = _now() + timedelta(seconds=lease_seconds)
-        return Claim(attempt=node.attempt, started_at=_now())
+        claims: dict[str, Claim] = {}
+        for node_id in node_ids:
+            node = run.nodes.get(node_id)
+            if node is None or run.cancel_requested or node.status != NodeStatus.PENDING or node.waits_for:
+                continue
+            node.status, node.worker, node.attempt = NodeStatus.RUNNING, worker_id, node.attempt + 1
+            node.lease_until = _now() + timedelta(seconds=lease_seconds)
+            claims[node_id] = Claim(attempt=node.attempt, started_at=_now())
+        return claims
 
     async def outputs(self, run_id: str, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         nodes = self.runs[run_id].nodes
@@ -118,6 +123,7 @@ class MemoryRunStore:
         result: NodeResult,
         successors: Sequence[str],
         descendants: Sequence[str],
+        lease_seconds: float = 30.0,
     ) -> Finished | None:
         run = self.runs[run_id]
         node = run.nodes[node_id]
@@ -139,7 +145,13 @@ class MemoryRunStore:
                 if child.status == NodeStatus.PENDING:
                     child.status = NodeStatus.SKIPPED
                     skipped.append((descendant, child.node_type))
-        return Finished(ready=sorted(ready), skipped=skipped)
+        ready.sort()
+        pending_left = any(n.status == NodeStatus.PENDING for n in run.nodes.values())
+        if ready and not run.cancel_requested:
+            claims = await self.claim(run_id, ready[:1], worker_id, lease_seconds)
+            if claims:
+                return Finished(ready[1:], skipped, (ready[0], claims[ready[0]]), pending_left)
+        return Finished(ready, skipped, None, pending_left)
 
     async def finalize(self, run_id: str) -> RunOutcome | None:
         run = self.runs[run_id]
@@ -201,10 +213,14 @@ class MemoryEvents:
         self.events: list[RunEvent] = []
         self._seq: dict[str, int] = {}
 
-    async def publish(self, workflow_id: str, event: RunEvent) -> None:
+    async def publish(self, workflow_id: str, event: RunEvent) -> int:
         seq = self._seq.get(event.run_id, 0) + 1
         self._seq[event.run_id] = seq
         self.events.append(with_seq(event, seq))
+        return seq
+
+    async def publish_all(self, workflow_id: str, events: Sequence[RunEvent]) -> list[int]:
+        return [await self.publish(workflow_id, event) for event in events]
 
 
 class TaskDispatcher:
@@ -222,7 +238,7 @@ class TaskDispatcher:
         for node_id, attempt in nodes:
             if (run_id, node_id, attempt) not in self._asked:
                 self._asked.add((run_id, node_id, attempt))
-                self._spawn(self.target.run_node(run_id, node_id))
+                self._spawn(self.target.run_nodes(run_id, [node_id]))
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)

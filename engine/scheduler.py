@@ -26,6 +26,7 @@ from engine.events import (
     NodeProgress,
     NodeStarted,
     NodeStatus,
+    RunEvent,
     RunFinished,
     RunStarted,
     RunStatus,
@@ -33,7 +34,7 @@ from engine.events import (
 from engine.graph import Adjacency
 from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType
 from engine.resolve import cache_key, effective_params, resolve_inputs
-from engine.store import Claim, Dispatcher, EventSink, NodeResult, RunSnapshot, RunStore
+from engine.store import Claim, Dispatcher, EventSink, Finished, NodeResult, RunSnapshot, RunStore
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,7 @@ class RunScheduler:
         lease_seconds: float = 30.0,
         node_timeout: float = 600.0,
         max_attempts: int = 3,
+        local_slots: int = 0,
         observer: SchedulerObserver | None = None,
         media: MediaStore | None = None,
     ) -> None:
@@ -101,6 +103,9 @@ class RunScheduler:
         self.lease_seconds = lease_seconds
         self.node_timeout = node_timeout
         self.max_attempts = max_attempts
+        # Ready nodes beyond the one a worker continues with run here while fewer than this many
+        # nodes execute in this worker; the rest go to the queue for any worker.
+        self.local_slots = local_slots
         self.observer = observer or SchedulerObserver()
         self.media = media
         self._runs: OrderedDict[str, _RunState] = OrderedDict()
@@ -142,13 +147,19 @@ class RunScheduler:
                         at=_now(),
                     ),
                 )
-        await self._continue(state, await self.store.ready(run_id))
+        ready = await self.store.ready(run_id)
+        if not ready:
+            await self._finalize(state)
+            return
+        await self.dispatcher.run_nodes(run_id, [(node_id, 0) for node_id in ready[1:]])
+        await self._run_claimed(state, ready[:1])
 
-    async def run_node(self, run_id: str, node_id: str) -> None:
-        """Execute one ready node of a run, then whatever it makes ready (see module docstring)."""
+    async def run_nodes(self, run_id: str, node_ids: Sequence[str]) -> None:
+        """Execute ready nodes of a run side by side, each followed by whatever it makes ready
+        (see the module docstring)."""
         state = await self._state(run_id)
         if state is not None:
-            await self._continue(state, [node_id])
+            await self._run_claimed(state, node_ids)
 
     def cancel_local(self, run_id: str) -> None:
         """Stop this worker's running nodes of a run whose cancellation was requested."""
@@ -217,14 +228,68 @@ class RunScheduler:
             self._runs.move_to_end(run_id)
         return state
 
-    async def _continue(self, state: _RunState, ready: list[str]) -> None:
-        run_id = state.snapshot.run_id
-        while ready:
-            first, rest = ready[0], ready[1:]
-            if rest:
-                await self.dispatcher.run_nodes(run_id, [(node_id, 0) for node_id in rest])
-            ready = await self._execute(state, first)
-        await self._finalize(state)
+    async def _run_claimed(self, state: _RunState, node_ids: Sequence[str]) -> None:
+        snapshot = state.snapshot
+        claims = await self.store.claim(snapshot.run_id, node_ids, self.worker_id, self.lease_seconds)
+        if not claims:
+            await self._finalize(state)
+            return
+        started = [self._started(state, node_id, claim) for node_id, claim in claims.items()]
+        await self.events.publish_all(snapshot.workflow_id, started)
+        chains = [self._chain(state, node_id, claim) for node_id, claim in claims.items()]
+        if len(chains) == 1:
+            await chains[0]
+            return
+        results = await asyncio.gather(*chains, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _chain(self, state: _RunState, node_id: str, claim: Claim) -> None:
+        """Run a claimed node, then the successor it claimed, and so on; share the other ready
+        successors out (see `_share`); close the run when this was the last of its work."""
+        helpers: list[asyncio.Task[None]] = []
+        held: tuple[str, Claim] | None = (node_id, claim)
+        finished = None
+        try:
+            while held is not None:
+                finished = await self._execute(state, *held)
+                if finished is None:
+                    break
+                if finished.ready:
+                    await self._share(state, finished.ready, helpers)
+                held = finished.claimed
+            if finished is None or not finished.pending_left:
+                await self._finalize(state)
+        finally:
+            if helpers:
+                results = await asyncio.gather(*helpers, return_exceptions=True)
+                failures = [r for r in results if isinstance(r, BaseException)]
+                if failures:
+                    raise failures[0]
+
+    async def _share(self, state: _RunState, ready: list[str], helpers: list[asyncio.Task[None]]) -> None:
+        """Run ready nodes here while this worker has free slots; queue the rest for any worker."""
+        snapshot = state.snapshot
+        free = max(0, self.local_slots - len(self._tasks))
+        local, queued = ready[:free], ready[free:]
+        if queued:
+            await self.dispatcher.run_nodes(snapshot.run_id, [(n, 0) for n in queued])
+        if not local:
+            return
+        claims = await self.store.claim(snapshot.run_id, local, self.worker_id, self.lease_seconds)
+        if claims:
+            await self.events.publish_all(snapshot.workflow_id, [self._started(state, n, c) for n, c in claims.items()])
+            helpers.extend(asyncio.create_task(self._chain(state, n, c)) for n, c in claims.items())
+
+    def _started(self, state: _RunState, node_id: str, claim: Claim) -> NodeStarted:
+        return NodeStarted(
+            run_id=state.snapshot.run_id,
+            node_id=node_id,
+            node_type=state.snapshot.graph.nodes[node_id].type,
+            attempt=claim.attempt,
+            at=claim.started_at,
+        )
 
     async def _finalize(self, state: _RunState) -> None:
         snapshot = state.snapshot
@@ -243,20 +308,13 @@ class RunScheduler:
             ),
         )
 
-    async def _execute(self, state: _RunState, node_id: str) -> list[str]:
+    async def _execute(self, state: _RunState, node_id: str, claim: Claim) -> Finished | None:
+        """Run a claimed node and record it; return what that changed (None if the node's lease
+        was lost meanwhile)."""
         snapshot = state.snapshot
         run_id = snapshot.run_id
-        claim = await self.store.claim(run_id, node_id, self.worker_id, self.lease_seconds)
-        if claim is None:
-            return []
         node = snapshot.graph.nodes[node_id]
         structlog.contextvars.bind_contextvars(run_id=run_id, workflow_id=snapshot.workflow_id, node_id=node_id)
-        await self.events.publish(
-            snapshot.workflow_id,
-            NodeStarted(
-                run_id=run_id, node_id=node_id, node_type=node.type, attempt=claim.attempt, at=claim.started_at
-            ),
-        )
         task = asyncio.create_task(self._invoke(state, node_id, claim))
         self._tasks[(run_id, node_id)] = task
         if run_id in self._cancelled:
@@ -272,14 +330,19 @@ class RunScheduler:
             state.outputs[node_id] = result.outputs
         descendants = [] if result.status == NodeStatus.SUCCESS else state.descendants(node_id)
         finished = await self.store.finish(
-            run_id, node_id, self.worker_id, result, state.successors.get(node_id, []), descendants
+            run_id,
+            node_id,
+            self.worker_id,
+            result,
+            state.successors.get(node_id, []),
+            descendants,
+            self.lease_seconds,
         )
         if finished is None:
             log.warning("node_result_discarded", reason="lease lost")
-            return []
+            return None
         self.observer.node_finished(node.type, result.status, result.duration_ms / 1000)
-        await self.events.publish(
-            snapshot.workflow_id,
+        events: list[RunEvent] = [
             NodeFinished(
                 run_id=run_id,
                 node_id=node_id,
@@ -290,21 +353,23 @@ class RunScheduler:
                 error_detail=result.error_detail,
                 duration_ms=result.duration_ms,
                 at=result.finished_at,
-            ),
-        )
-        for skipped_id, skipped_type in finished.skipped:
-            await self.events.publish(
-                snapshot.workflow_id,
-                NodeFinished(
-                    run_id=run_id,
-                    node_id=skipped_id,
-                    node_type=skipped_type,
-                    status=NodeStatus.SKIPPED,
-                    error=f"Skipped because node {node_id} did not succeed.",
-                    at=result.finished_at,
-                ),
             )
-        return finished.ready
+        ]
+        events += [
+            NodeFinished(
+                run_id=run_id,
+                node_id=skipped_id,
+                node_type=skipped_type,
+                status=NodeStatus.SKIPPED,
+                error=f"Skipped because node {node_id} did not succeed.",
+                at=result.finished_at,
+            )
+            for skipped_id, skipped_type in finished.skipped
+        ]
+        if finished.claimed is not None:
+            events.append(self._started(state, *finished.claimed))
+        await self.events.publish_all(snapshot.workflow_id, events)
+        return finished
 
     async def _upstream(self, state: _RunState, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         missing = [node_id for node_id in node_ids if node_id not in state.outputs]

@@ -54,10 +54,14 @@ class NodeResult(msgspec.Struct, kw_only=True):
 
 
 class Finished(msgspec.Struct, frozen=True):
-    """After a node finished: successors that became ready, and nodes skipped because of it."""
+    """After a node finished: successors that became ready, nodes skipped because of it, and the
+    ready successor the finishing worker claimed for itself (not listed in `ready`)."""
 
     ready: list[str]
     skipped: list[tuple[str, str]]
+    claimed: tuple[str, Claim] | None = None
+    # Other nodes of the run are still pending, so whoever finishes them closes the run.
+    pending_left: bool = True
 
 
 class RunOutcome(msgspec.Struct, frozen=True):
@@ -104,9 +108,11 @@ class RunStore(Protocol):
         """Pending nodes of an active run whose executed predecessors all succeeded."""
         ...
 
-    async def claim(self, run_id: str, node_id: str, worker_id: str, lease_seconds: float) -> Claim | None:
-        """Take a ready node for `worker_id` (pending → running); None if it is not claimable
-        (taken, finished, or its run is being cancelled)."""
+    async def claim(
+        self, run_id: str, node_ids: Sequence[str], worker_id: str, lease_seconds: float
+    ) -> dict[str, Claim]:
+        """Take ready nodes for `worker_id` (pending → running); nodes that are not claimable
+        (taken, finished, or their run is being cancelled) are left out."""
         ...
 
     async def outputs(self, run_id: str, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -121,9 +127,11 @@ class RunStore(Protocol):
         result: NodeResult,
         successors: Sequence[str],
         descendants: Sequence[str],
+        lease_seconds: float,
     ) -> Finished | None:
-        """Record a node's result; on success count it into its successors, otherwise skip its
-        pending descendants. None when the node is no longer held by `worker_id`."""
+        """Record a node's result; on success count it into its successors (claiming the first
+        that becomes ready for `worker_id`, as `claim` would), otherwise skip its pending
+        descendants. None when the node is no longer held by `worker_id`."""
         ...
 
     async def finalize(self, run_id: str) -> RunOutcome | None:
@@ -152,14 +160,19 @@ class Dispatcher(Protocol):
         ...
 
     async def run_nodes(self, run_id: str, nodes: Sequence[tuple[str, int]]) -> None:
-        """Ask workers to run these ready nodes, given as (node id, attempts so far); asking twice
-        for the same node and attempt has no further effect."""
+        """Ask workers to run these ready nodes, given as (node id, attempts so far). Nodes may be
+        grouped into jobs; a node asked for twice runs once (the second claim finds it taken)."""
         ...
 
 
 class EventSink(Protocol):
     """Publishes run events; it numbers each event with the run's next sequence number."""
 
-    async def publish(self, workflow_id: str, event: RunEvent) -> None:
-        """Number `event` (its `seq` is ignored) and publish it on the workflow's run channel."""
+    async def publish(self, workflow_id: str, event: RunEvent) -> int:
+        """Number `event` (its `seq` is ignored), publish it on the workflow's run channel and
+        return the number it got."""
+        ...
+
+    async def publish_all(self, workflow_id: str, events: Sequence[RunEvent]) -> list[int]:
+        """`publish` for several events of one run, in order, in one round trip."""
         ...

@@ -102,6 +102,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         lease_seconds=settings.run_lease_seconds,
         node_timeout=settings.node_timeout,
         max_attempts=settings.node_max_attempts,
+        local_slots=settings.worker_max_jobs,
         observer=PrometheusObserver(),
     )
     lease = settings.run_lease_seconds
@@ -132,10 +133,10 @@ async def start_run(ctx: dict[str, Any], run_id: str) -> None:
     await context(ctx).scheduler.start_run(run_id)
 
 
-async def run_node(ctx: dict[str, Any], run_id: str, node_id: str) -> None:
-    """Execute a ready node and continue with what it makes ready."""
-    structlog.contextvars.bind_contextvars(run_id=run_id, node_id=node_id)
-    await context(ctx).scheduler.run_node(run_id, node_id)
+async def run_nodes(ctx: dict[str, Any], run_id: str, node_ids: list[str]) -> None:
+    """Execute ready nodes of a run side by side, each continuing with what it makes ready."""
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    await context(ctx).scheduler.run_nodes(run_id, node_ids)
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -145,7 +146,7 @@ async def ping(ctx: dict[str, Any]) -> str:
 
 FUNCTIONS = [
     func(start_run, keep_result=0, max_tries=3),
-    func(run_node, keep_result=0, max_tries=3),
+    func(run_nodes, keep_result=0, max_tries=3),
     func(ping),
 ]
 

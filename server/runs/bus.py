@@ -11,7 +11,10 @@ absent, so asking twice for the same work queues it once.
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from arq.jobs import serialize_job
@@ -29,6 +32,17 @@ local seq = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', KEYS[2], ARGV[1] .. seq .. ARGV[2])
 return seq
+"""
+
+_PUBLISH_ALL = """
+local seqs = {}
+for i = 2, #ARGV, 2 do
+  local seq = redis.call('INCR', KEYS[1])
+  redis.call('PUBLISH', KEYS[2], ARGV[i] .. seq .. ARGV[i + 1])
+  seqs[#seqs + 1] = seq
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return seqs
 """
 
 _ENQUEUE = """
@@ -62,17 +76,45 @@ class RedisEventSink:
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._keys = keys
         self._publish = redis.register_script(_PUBLISH)
+        self._publish_all = redis.register_script(_PUBLISH_ALL)
 
-    async def publish(self, workflow_id: str, event: RunEvent) -> None:
+    async def publish(self, workflow_id: str, event: RunEvent) -> int:
         head, tail = split_for_seq(event)
-        await self._publish(
+        seq = await self._publish(
             keys=[self._keys.run_seq(event.run_id), self._keys.runs_channel(workflow_id)],
             args=[head, tail, SEQ_TTL_SECONDS],
         )
+        return int(seq)
+
+    async def publish_all(self, workflow_id: str, events: Sequence[RunEvent]) -> list[int]:
+        if not events:
+            return []
+        args: list[bytes | int] = [SEQ_TTL_SECONDS]
+        for event in events:
+            args += split_for_seq(event)
+        seqs = await self._publish_all(
+            keys=[self._keys.run_seq(events[0].run_id), self._keys.runs_channel(workflow_id)], args=args
+        )
+        return [int(seq) for seq in seqs]
+
+
+MAX_BATCH = 32
+
+
+def batches(nodes: Sequence[tuple[str, int]]) -> list[Sequence[tuple[str, int]]]:
+    """Ready nodes grouped into jobs: at least four jobs when there are that many nodes, so that
+    several workers share a fan-out, and at most MAX_BATCH nodes per job, so that a wide fan-out
+    does not pay the queue's cost once per node."""
+    size = max(1, min(MAX_BATCH, math.ceil(len(nodes) / 4)))
+    return [nodes[start : start + size] for start in range(0, len(nodes), size)]
+
+
+def _digest(batch: Sequence[tuple[str, int]]) -> str:
+    return hashlib.sha256(repr(sorted(batch)).encode()).hexdigest()[:24]
 
 
 class ArqDispatcher:
-    """Queues `start_run` and `run_node` jobs for the workers (see `server.worker`)."""
+    """Queues `start_run` and `run_nodes` jobs for the workers (see `server.worker`)."""
 
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
         self._queue = keys.arq_queue()
@@ -84,10 +126,13 @@ class ArqDispatcher:
 
     async def run_nodes(self, run_id: str, nodes: Sequence[tuple[str, int]]) -> None:
         await self._jobs(
-            [(f"node:{run_id}:{node_id}:{attempt}", "run_node", (run_id, node_id)) for node_id, attempt in nodes]
+            [
+                (f"nodes:{run_id}:{_digest(batch)}", "run_nodes", (run_id, [node_id for node_id, _ in batch]))
+                for batch in batches(nodes)
+            ]
         )
 
-    async def _jobs(self, jobs: Sequence[tuple[str, str, tuple[str, ...]]]) -> None:
+    async def _jobs(self, jobs: Sequence[tuple[str, str, tuple[Any, ...]]]) -> None:
         if not jobs:
             return
         now = timestamp_ms()

@@ -135,7 +135,7 @@ class RunService:
         self._check_graph(graph, set(targets) | graph.upstream(targets))
         plan = await plan_run(graph, self.registry, scope, request.node_ids, request.inputs, self._latest(workflow_id))
         trigger = "editor" if user.via == "session" else "api"
-        run_id = await self._record(workflow_id, user.id, trigger, plan, request, graph)
+        run_id = await self.record(workflow_id, user.id, trigger, plan, request, graph)
         await self.dispatcher.start_run(str(run_id))
         RUNS_STARTED.labels(trigger=trigger).inc()
         log.info("run_queued", run_id=str(run_id), workflow_id=str(workflow_id), scope=scope.value)
@@ -168,9 +168,10 @@ class RunService:
 
         return lookup
 
-    async def _record(
+    async def record(
         self, workflow_id: UUID, actor: UUID, trigger: str, plan: Plan, request: RunCreate, graph: Graph
     ) -> UUID:
+        """Store a planned run and its node runs (status queued), refusing a user over their cap."""
         run_id = uuid.uuid4()
         nodes = list(plan.nodes.values())
         async with self.pool.acquire() as connection, connection.transaction():

@@ -105,6 +105,67 @@ WHERE r.id = $1 AND r.status IN ('queued', 'running') AND c.open = 0
 RETURNING r.status, r.error, (extract(epoch FROM r.finished_at - r.started_at) * 1000)::bigint AS duration_ms
 """
 
+# One statement per finished node: record it, then (only if this worker still held it) count it
+# into its successors or skip its pending descendants. Rows are locked in node id order so that
+# workers finishing neighbouring nodes at once do not deadlock.
+_FINISH_RECORD = """
+WITH done AS (
+    UPDATE node_runs SET status = $4, inputs = $5::jsonb, outputs = $6::jsonb, error = $7, error_detail = $8,
+        cache_key = $9, finished_at = $10, duration_ms = $11, worker = '', lease_until = NULL
+    WHERE run = $1 AND node_id = $2 AND status = 'running' AND worker = $3
+    RETURNING 1
+), followers AS (
+    SELECT id, node_id, waits_for FROM node_runs
+    WHERE run = $1 AND node_id = ANY($12::text[]) AND status = 'pending' AND EXISTS (SELECT 1 FROM done)
+    ORDER BY node_id FOR UPDATE
+)"""
+
+# The first successor that becomes ready is claimed for the finishing worker in the same
+# statement (the next node of a chain then costs no separate claim).
+_FINISH_SUCCESS = (
+    _FINISH_RECORD
+    + """, chosen AS (
+    SELECT id FROM followers
+    WHERE waits_for = 1
+      AND EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status = 'running' AND cancel_requested_at IS NULL)
+    ORDER BY node_id LIMIT 1
+), counted AS (
+    UPDATE node_runs n SET
+        waits_for = n.waits_for - 1,
+        status = CASE WHEN n.id IN (SELECT id FROM chosen) THEN 'running' ELSE n.status END,
+        worker = CASE WHEN n.id IN (SELECT id FROM chosen) THEN $3 ELSE n.worker END,
+        attempt = CASE WHEN n.id IN (SELECT id FROM chosen) THEN n.attempt + 1 ELSE n.attempt END,
+        started_at = CASE WHEN n.id IN (SELECT id FROM chosen) THEN now() ELSE n.started_at END,
+        lease_until = CASE WHEN n.id IN (SELECT id FROM chosen)
+                           THEN now() + make_interval(secs => $14) ELSE n.lease_until END
+    WHERE n.id IN (SELECT id FROM followers)
+    RETURNING n.node_id, n.waits_for, n.status, n.attempt, n.started_at
+)
+SELECT EXISTS (SELECT 1 FROM done) AS held,
+       coalesce((SELECT array_agg(node_id) FROM counted WHERE waits_for = 0 AND status = 'pending'), '{}') AS ready,
+       (SELECT node_id FROM counted WHERE status = 'running') AS claimed,
+       (SELECT attempt FROM counted WHERE status = 'running') AS claimed_attempt,
+       (SELECT started_at FROM counted WHERE status = 'running') AS claimed_at,
+       EXISTS (SELECT 1 FROM node_runs WHERE run = $1 AND status = 'pending') AS pending_left,
+       $13::text AS unused
+"""
+)
+
+_FINISH_FAILURE = (
+    _FINISH_RECORD
+    + """, skipped AS (
+    UPDATE node_runs SET status = 'skipped', finished_at = now(), error = $13 WHERE id IN (SELECT id FROM followers)
+    RETURNING node_id, node_type
+)
+SELECT EXISTS (SELECT 1 FROM done) AS held,
+       coalesce((SELECT array_agg(node_id ORDER BY node_id) FROM skipped), '{}') AS skipped,
+       coalesce((SELECT array_agg(node_type ORDER BY node_id) FROM skipped), '{}') AS skipped_types,
+       EXISTS (SELECT 1 FROM node_runs WHERE run = $1 AND status = 'pending' AND id NOT IN (SELECT id FROM followers))
+           AS pending_left,
+       $14::float8 AS unused
+"""
+)
+
 _RECLAIM = """
 UPDATE node_runs nr SET
     status = CASE WHEN r.cancel_requested_at IS NULL THEN 'pending' ELSE 'cancelled' END,
@@ -136,6 +197,11 @@ LIMIT 1000
 """
 
 
+def _by_node(row: asyncpg.Record) -> str:
+    node_id: str = row["node_id"]
+    return node_id
+
+
 class PostgresRunStore:
     """The `RunStore` of the web and worker processes."""
 
@@ -143,11 +209,11 @@ class PostgresRunStore:
         self.pool = pool
 
     async def _retrying(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        # Two workers finishing neighbours of the same nodes lock rows in different orders once
-        # in a while; Postgres breaks the tie by aborting one, which simply tries again.
+        # Should rows still be locked in different orders (a node finishing while its neighbour is
+        # skipped), Postgres breaks the tie by aborting one statement, which simply runs again.
         for attempt in range(5):
             try:
-                async with self.pool.acquire() as connection, connection.transaction():
+                async with self.pool.acquire() as connection:
                     return await work(connection)
             except asyncpg.DeadlockDetectedError:
                 if attempt == 4:
@@ -198,19 +264,23 @@ class PostgresRunStore:
         )
         return [r["node_id"] for r in rows]
 
-    async def claim(self, run_id: str, node_id: str, worker_id: str, lease_seconds: float) -> Claim | None:
-        row = await self.pool.fetchrow(
+    async def claim(
+        self, run_id: str, node_ids: Sequence[str], worker_id: str, lease_seconds: float
+    ) -> dict[str, Claim]:
+        rows = await self.pool.fetch(
             "UPDATE node_runs SET status = 'running', worker = $3, attempt = attempt + 1, started_at = now(), "
-            "lease_until = now() + make_interval(secs => $4) "
-            "WHERE run = $1 AND node_id = $2 AND status = 'pending' AND waits_for = 0 AND EXISTS "
+            "lease_until = now() + make_interval(secs => $4) WHERE id IN (SELECT id FROM node_runs "
+            "WHERE run = $1 AND node_id = ANY($2::text[]) AND status = 'pending' AND waits_for = 0 AND EXISTS "
             "(SELECT 1 FROM runs WHERE id = $1 AND status = 'running' AND cancel_requested_at IS NULL) "
-            "RETURNING attempt, started_at",
+            "ORDER BY node_id FOR UPDATE SKIP LOCKED) RETURNING node_id, attempt, started_at",
             run_id,
-            node_id,
+            list(node_ids),
             worker_id,
             float(lease_seconds),
         )
-        return Claim(attempt=row["attempt"], started_at=row["started_at"]) if row else None
+        return {
+            r["node_id"]: Claim(attempt=r["attempt"], started_at=r["started_at"]) for r in sorted(rows, key=_by_node)
+        }
 
     async def outputs(self, run_id: str, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -229,13 +299,13 @@ class PostgresRunStore:
         result: NodeResult,
         successors: Sequence[str],
         descendants: Sequence[str],
+        lease_seconds: float,
     ) -> Finished | None:
-        async def work(connection: asyncpg.Connection) -> Finished | None:
-            held = await connection.fetchval(
-                "UPDATE node_runs SET status = $4, inputs = $5::jsonb, outputs = $6::jsonb, error = $7, "
-                "error_detail = $8, cache_key = $9, finished_at = $10, duration_ms = $11, worker = '', "
-                "lease_until = NULL WHERE run = $1 AND node_id = $2 AND status = 'running' AND worker = $3 "
-                "RETURNING 1",
+        succeeded = result.status == NodeStatus.SUCCESS
+        followers = list(successors if succeeded else descendants)
+        row = await self._retrying(
+            lambda connection: connection.fetchrow(
+                _FINISH_SUCCESS if succeeded else _FINISH_FAILURE,
                 run_id,
                 node_id,
                 worker_id,
@@ -247,33 +317,20 @@ class PostgresRunStore:
                 result.cache_key,
                 result.finished_at,
                 result.duration_ms,
-            )
-            if held is None:
-                return None
-            if result.status == NodeStatus.SUCCESS:
-                if not successors:
-                    return Finished(ready=[], skipped=[])
-                rows = await connection.fetch(
-                    "UPDATE node_runs SET waits_for = waits_for - 1 WHERE id IN (SELECT id FROM node_runs "
-                    "WHERE run = $1 AND node_id = ANY($2::text[]) AND status = 'pending' ORDER BY node_id FOR UPDATE) "
-                    "RETURNING node_id, waits_for",
-                    run_id,
-                    list(successors),
-                )
-                return Finished(ready=sorted(r["node_id"] for r in rows if r["waits_for"] == 0), skipped=[])
-            if not descendants:
-                return Finished(ready=[], skipped=[])
-            rows = await connection.fetch(
-                "UPDATE node_runs SET status = 'skipped', finished_at = now(), error = $3 WHERE id IN "
-                "(SELECT id FROM node_runs WHERE run = $1 AND node_id = ANY($2::text[]) AND status = 'pending' "
-                "ORDER BY node_id FOR UPDATE) RETURNING node_id, node_type",
-                run_id,
-                list(descendants),
+                followers,
                 f"Skipped because node {node_id} did not succeed.",
+                float(lease_seconds),
             )
-            return Finished(ready=[], skipped=sorted((r["node_id"], r["node_type"]) for r in rows))
-
-        return await self._retrying(work)
+        )
+        if row is None or not row["held"]:
+            return None
+        if succeeded:
+            claimed = None
+            if row["claimed"] is not None:
+                claimed = (row["claimed"], Claim(attempt=row["claimed_attempt"], started_at=row["claimed_at"]))
+            return Finished(sorted(row["ready"]), [], claimed, row["pending_left"])
+        skipped = sorted(zip(row["skipped"], row["skipped_types"], strict=True))
+        return Finished([], skipped, None, row["pending_left"])
 
     async def finalize(self, run_id: str) -> RunOutcome | None:
         row = await self.pool.fetchrow(_FINALIZE, run_id)

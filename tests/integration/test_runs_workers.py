@@ -79,10 +79,10 @@ def test_a_worker_killed_mid_run_leaves_no_run_running_and_no_success_repeated(
         owner,
         [
             text("t", "x"),
-            node("first", "sleep", seconds=0.1),
+            node("first", "sleep", seconds=0.5),
             node("victim", "sleep", seconds=3),
             node("last", "sleep", seconds=0.1),
-            node("side", "sleep", seconds=0.1),
+            node("side", "sleep", seconds=0.05),  # done well before `victim` starts
         ],
         [
             edge("t", "first", source_handle="text"),

@@ -109,7 +109,7 @@ def test_nodes_of_a_dead_worker_are_reclaimed_and_run_again() -> None:
         harness.store.add(RunSnapshot(run_id=run_id, workflow_id="wf", graph=g), plan)
         await harness.store.begin(run_id)
         # A worker claims `a` and dies without renewing its lease.
-        assert await harness.store.claim(run_id, "a", "dead", 0.01) is not None
+        assert await harness.store.claim(run_id, ["a"], "dead", 0.01)
         await asyncio.sleep(0.03)
         await harness.schedulers[0].reap(idle_seconds=60)
         await harness.dispatcher.drain()
@@ -128,7 +128,7 @@ def test_a_node_interrupted_too_often_fails_instead_of_running_again() -> None:
         plan = await plan_run(g, harness.registry, Scope.FULL, (), {}, harness.lookup)
         harness.store.add(RunSnapshot(run_id="r", workflow_id="wf", graph=g), plan)
         await harness.store.begin("r")
-        await harness.store.claim("r", "a", "dead", 0.0)
+        await harness.store.claim("r", ["a"], "dead", 0.0)
         await asyncio.sleep(0.01)
         await harness.schedulers[0].reap(idle_seconds=60)
         await harness.dispatcher.drain()
