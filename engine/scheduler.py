@@ -261,6 +261,10 @@ class RunScheduler:
                 held = finished.claimed
             if finished is None or not finished.pending_left:
                 await self._finalize(state)
+        except asyncio.CancelledError:
+            for helper in helpers:  # the worker is stopping: stop the chains this one started too
+                helper.cancel()
+            raise
         finally:
             if helpers:
                 results = await asyncio.gather(*helpers, return_exceptions=True)
