@@ -207,9 +207,11 @@ class Hub:
         )  # fmt: skip
         slot = _Slot(room)
         self._slots[doc_id] = slot
-        await self.bus.subscribe(channel, lambda message: self._on_bus(doc_id, message))
+        # Replay what arrived during the load, then hand the channel to the room; nothing runs in
+        # between (the handler is swapped before subscribe's first await), so order is kept.
         for message in early:
             self._on_bus(doc_id, message)
+        await self.bus.subscribe(channel, lambda message: self._on_bus(doc_id, message))
         for text_channel in self.text_channels(doc_id):
             await self.bus.subscribe(text_channel, _text_relay(room))
         await self._publish(doc_id, KIND_SYNC, self._sync_payload(room))
