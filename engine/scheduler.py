@@ -12,13 +12,11 @@ worker runs what, and a worker that dies only loses the leases of the nodes it w
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 import structlog
 
 from engine.events import (
@@ -31,9 +29,9 @@ from engine.events import (
     RunStarted,
     RunStatus,
 )
+from engine.execution import invoke
 from engine.graph import Adjacency
-from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType
-from engine.resolve import cache_key, effective_params, resolve_inputs
+from engine.nodes.base import MediaStore, NodeFailed, NodeType
 from engine.store import Claim, Dispatcher, EventSink, Finished, NodeResult, RunSnapshot, RunStore
 
 log = structlog.get_logger(__name__)
@@ -383,77 +381,31 @@ class RunScheduler:
 
     async def _invoke(self, state: _RunState, node_id: str, claim: Claim) -> NodeResult:
         snapshot = state.snapshot
-        node = snapshot.graph.nodes[node_id]
-        node_type = self.node_types.get(node.type)
-        began = time.perf_counter()
-        inputs: dict[str, Any] = {}
-        key = ""
-        status, outputs, error, detail = NodeStatus.FAILED, {}, "", ""
-        timeout = self.node_timeout
-        try:
-            if node_type is None:
-                raise NodeFailed(
-                    f"Node {node_id} has type {node.type!r}, which this worker does not know; "
-                    "deploy the same version of Galaxy on web and workers.",
-                )
-            if claim.attempt > self.max_attempts:
-                raise NodeFailed(
-                    f"Node {node_id} was interrupted {claim.attempt - 1} times because the worker running it "
-                    "stopped; it was not retried again. Run it again when the workers are healthy.",
-                )
-            spec = node_type.spec
-            if node_type.timeout is not None:
-                timeout = min(timeout, node_type.timeout)
-            params = effective_params(node, spec, snapshot.inputs)
-            upstream = await self._upstream(state, state.adjacency.predecessors[node_id])
-            port_values = resolve_inputs(node, spec, state.adjacency, upstream)
-            inputs = {**params, **port_values}
-            key = cache_key(spec, params, port_values)
+        node_type = self.node_types.get(snapshot.graph.nodes[node_id].type)
 
-            async def on_progress(delta: str, data: Mapping[str, Any] | None) -> None:
-                event = NodeProgress(run_id=snapshot.run_id, node_id=node_id, delta=delta, data=dict(data or {}))
-                await self.events.publish(snapshot.workflow_id, event)
+        async def upstream() -> dict[str, dict[str, Any]]:
+            return await self._upstream(state, state.adjacency.predecessors[node_id])
 
-            context = NodeContext(
-                run_id=snapshot.run_id,
-                workflow_id=snapshot.workflow_id,
-                node_id=node_id,
-                spec=spec,
-                params=params,
-                inputs=port_values,
-                run_inputs=snapshot.inputs,
-                attempt=claim.attempt,
-                media=self.media,
-                on_progress=on_progress,
+        async def on_progress(delta: str, data: Mapping[str, Any] | None) -> None:
+            event = NodeProgress(run_id=snapshot.run_id, node_id=node_id, delta=delta, data=dict(data or {}))
+            await self.events.publish(snapshot.workflow_id, event)
+
+        if claim.attempt > self.max_attempts:
+            failure = NodeFailed(
+                f"Node {node_id} was interrupted {claim.attempt - 1} times because the worker running it "
+                "stopped; it was not retried again. Run it again when the workers are healthy.",
             )
-            async with asyncio.timeout(timeout):
-                produced = await node_type.execute(context)
-            if not isinstance(produced, dict):
-                raise NodeFailed(
-                    f"Node {node_id} produced no outputs.", detail=f"executor returned {type(produced).__name__}"
-                )
-            msgspec.json.encode(produced)  # outputs are stored and sent as JSON
-            status, outputs = NodeStatus.SUCCESS, produced
-        except NodeFailed as failure:
-            error, detail = failure.message, failure.detail
-        except TimeoutError:
-            error = f"Node {node_id} did not finish within {timeout:g} seconds and was stopped."
-            detail = f"node timeout {timeout:g} s"
-        except asyncio.CancelledError:
-            status, error = NodeStatus.CANCELLED, "The run was cancelled while this node was running."
-        except Exception as exc:  # a bug in an executor must fail its node, not the worker
-            log.exception("node_crashed")
-            error = f"Node {node_id} failed unexpectedly; the error has been logged."
-            detail = f"{type(exc).__name__}: {exc}"[:2000]
-        finished_at = _now()
-        return NodeResult(
-            status=status,
-            inputs=inputs,
-            outputs=outputs,
-            error=error,
-            error_detail=detail,
-            cache_key=key if status == NodeStatus.SUCCESS else "",
-            started_at=claim.started_at,
-            finished_at=finished_at,
-            duration_ms=int((time.perf_counter() - began) * 1000),
+        else:
+            failure = None
+        return await invoke(
+            snapshot=snapshot,
+            adjacency=state.adjacency,
+            node_id=node_id,
+            claim=claim,
+            node_type=node_type,
+            upstream=upstream,
+            on_progress=on_progress,
+            worker_timeout=self.node_timeout,
+            media=self.media,
+            refused=failure,
         )

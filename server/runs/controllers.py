@@ -9,6 +9,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
 
+from collab.hub import Hub
 from server.runs.access import RunAccess
 from server.runs.schemas import RunCreate, RunDetail, RunPage
 from server.runs.service import RunService
@@ -24,10 +25,15 @@ class WorkflowRunController(Controller):
 
     @post("/", opt=EDITOR, status_code=202, summary="Start a run (full, selected nodes or a single node)")
     async def start(
-        self, access: NamedDependency[Access], data: JSONBody[RunCreate], runs: NamedDependency[RunService]
+        self,
+        access: NamedDependency[Access],
+        data: JSONBody[RunCreate],
+        runs: NamedDependency[RunService],
+        hub: NamedDependency[Hub],
     ) -> RunDetail:
         structlog.contextvars.bind_contextvars(workflow_id=str(access.workflow_id))
-        run_id = await runs.start(access.workflow_id, access.user, data)
+        live_state = hub.live_state(str(access.workflow_id))
+        run_id = await runs.start(access.workflow_id, access.user, data, live_state)
         return await runs.detail(run_id)
 
     @get("/", opt=VIEWER, summary="Runs of a workflow, newest first")

@@ -114,14 +114,23 @@ class RunService:
 
     # --- start ---------------------------------------------------------------------------
 
-    async def start(self, workflow_id: UUID, user: CurrentUser, request: RunCreate) -> UUID:
-        """Validate the request against the live document, plan, record and queue the run."""
+    async def start(
+        self, workflow_id: UUID, user: CurrentUser, request: RunCreate, live_state: bytes | None = None
+    ) -> UUID:
+        """Validate the request against the live document, plan, record and queue the run.
+
+        `live_state` is the document as an open room of this process holds it (edits not yet
+        flushed to the log); the stored document is read either way.
+        """
         await self.limiter.hit("run-start", str(user.id), limit=self.settings.run_start_limit, window=60)
         if len(request.node_ids) > self.settings.max_nodes:
             raise Invalid(
                 f"node_ids lists {len(request.node_ids)} nodes; a workflow has at most {self.settings.max_nodes}."
             )
-        graph = document.document_graph(await workflows.load_document(workflow_id))
+        doc = await workflows.load_document(workflow_id)
+        if live_state:
+            doc.apply_update(live_state)
+        graph = document.document_graph(doc)
         known_inputs = workflow_inputs(graph)
         unknown = sorted(set(request.inputs) - known_inputs)
         if unknown:

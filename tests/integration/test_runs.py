@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pycrdt import Map
 
 from server.settings import Settings
 from tests.collab_client import YClient, eventually
@@ -383,3 +384,34 @@ def test_run_starts_are_capped_per_user_and_rate_limited(settings: Settings, cli
         assert_problem(limited, 429, "too many run start attempts")
         assert int(limited.headers["retry-after"]) >= 1
         assert len(hasty.http.get(f"/api/workflows/{other}/runs").json()["items"]) == 4
+
+
+def test_a_run_is_checked_against_the_live_document(runs_url: str, runs_user: Callable[..., User]) -> None:
+    owner = runs_user("owner")
+    workflow_id = import_workflow(owner, [node("a", "sleep"), node("b", "sleep"), node("img", "upload_image")], [])
+    token = owner.http.post("/api/tokens", json={"name": "socket"}).json()["token"]
+    socket_url = runs_url.replace("http://", "ws://") + f"/ws/workflows/{workflow_id}?token={token}"
+
+    def link(client: YClient, edge_id: str, source: str, handle: str, target: str) -> None:
+        client.edges[edge_id] = Map({"source": source, "sourceHandle": handle, "target": target, "targetHandle": "a"})
+
+    def shows_cycle() -> bool:
+        problems = owner.http.get(f"/api/workflows/{workflow_id}").json()["problems"]
+        return any(p["code"] == "cycle" for p in problems)
+
+    async def edit() -> None:
+        client = await (await YClient(socket_url).connect()).wait_synced()
+        try:
+            link(client, "ab", "a", "out", "b")
+            link(client, "ba", "b", "out", "a")
+            link(client, "ia", "img", "image", "a")
+            await eventually(lambda: asyncio.to_thread(shows_cycle), timeout=10)
+        finally:
+            await client.close()
+
+    asyncio.run(edit())
+    response = owner.http.post(f"/api/workflows/{workflow_id}/runs", json={})
+    body = assert_problem(response, 422, "cannot run")
+    codes = {(e["code"], e.get("edge_id")) for e in body["errors"]}
+    assert ("cycle", None) in codes and ("incompatible_types", "ia") in codes
+    assert owner.http.get(f"/api/workflows/{workflow_id}/runs").json()["items"] == []

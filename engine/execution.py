@@ -1,0 +1,103 @@
+"""One execution of one node: resolve what it runs with, call its executor under a timeout,
+and turn whatever happens into a `NodeResult` (the executor's failures never escape)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import structlog
+
+from engine.events import NodeStatus
+from engine.graph import Adjacency
+from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType, ProgressCallback
+from engine.resolve import cache_key, effective_params, resolve_inputs
+from engine.store import Claim, NodeResult, RunSnapshot
+
+log = structlog.get_logger(__name__)
+
+
+async def invoke(
+    *,
+    snapshot: RunSnapshot,
+    adjacency: Adjacency,
+    node_id: str,
+    claim: Claim,
+    node_type: NodeType | None,
+    upstream: Callable[[], Awaitable[dict[str, dict[str, Any]]]],
+    on_progress: ProgressCallback,
+    worker_timeout: float,
+    media: MediaStore | None = None,
+    refused: NodeFailed | None = None,
+) -> NodeResult:
+    """Execute `node_id` of the run. `refused` fails the node without running it; a missing
+    `node_type` means this worker does not know the node's type."""
+    node = snapshot.graph.nodes[node_id]
+    began = time.perf_counter()
+    inputs: dict[str, Any] = {}
+    key = ""
+    status, outputs, error, detail = NodeStatus.FAILED, {}, "", ""
+    timeout = worker_timeout
+    deadline: asyncio.Timeout | None = None
+    try:
+        if refused is not None:
+            raise refused
+        if node_type is None:
+            raise NodeFailed(
+                f"Node {node_id} has type {node.type!r}, which this worker does not know; "
+                "deploy the same version of Galaxy on web and workers.",
+            )
+        spec = node_type.spec
+        if node_type.timeout is not None:
+            timeout = min(timeout, node_type.timeout)
+        params = effective_params(node, spec, snapshot.inputs)
+        port_values = resolve_inputs(node, spec, adjacency, await upstream())
+        inputs = {**params, **port_values}
+        key = cache_key(spec, params, port_values)
+        context = NodeContext(
+            run_id=snapshot.run_id,
+            workflow_id=snapshot.workflow_id,
+            node_id=node_id,
+            spec=spec,
+            params=params,
+            inputs=port_values,
+            run_inputs=snapshot.inputs,
+            attempt=claim.attempt,
+            media=media,
+            on_progress=on_progress,
+        )
+        async with asyncio.timeout(timeout) as deadline:
+            produced = await node_type.execute(context)
+        if not isinstance(produced, dict):
+            raise NodeFailed(
+                f"Node {node_id} produced no outputs.", detail=f"executor returned {type(produced).__name__}"
+            )
+        msgspec.json.encode(produced)  # outputs are stored and sent as JSON
+        status, outputs = NodeStatus.SUCCESS, produced
+    except NodeFailed as failure:
+        error, detail = failure.message, failure.detail
+    except asyncio.CancelledError:
+        status, error = NodeStatus.CANCELLED, "The run was cancelled while this node was running."
+    except Exception as exc:  # a bug in an executor must fail its node, not the worker
+        if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
+            error = f"Node {node_id} did not finish within {timeout:g} seconds and was stopped."
+            detail = f"node timeout {timeout:g} s"
+        else:
+            log.exception("node_crashed")
+            error = f"Node {node_id} failed unexpectedly; the error has been logged."
+            detail = f"{type(exc).__name__}: {exc}"[:2000]
+    return NodeResult(
+        status=status,
+        inputs=inputs,
+        outputs=outputs,
+        error=error,
+        error_detail=detail,
+        cache_key=key if status == NodeStatus.SUCCESS else "",
+        started_at=claim.started_at,
+        finished_at=datetime.now(UTC),
+        duration_ms=int((time.perf_counter() - began) * 1000),
+    )
