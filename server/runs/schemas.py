@@ -14,7 +14,8 @@ from engine.spec import MAX_TEXT_LENGTH
 
 NodeId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 InputName = Annotated[str, msgspec.Meta(pattern=f"^{INPUT_NAME_PATTERN}$")]
-InputValue = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_LENGTH)]
+# Postgres cannot store NUL in text, and no input needs one.
+InputValue = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_LENGTH, pattern="^[^\x00]*$")]
 MAX_NODE_IDS = 10_000
 
 

@@ -206,7 +206,7 @@ class RunService:
                 plan.scope.value,
                 encode_json(sorted(set(request.node_ids))),
                 encode_json(request.inputs),
-                encode_json(document.graph_to_json(graph)),
+                encode_json(document.graph_to_json(_subgraph(graph, set(plan.nodes)))),
             )
             await connection.execute(
                 "INSERT INTO node_runs (id, run, node_id, node_type, status, cache_key, inputs, outputs, waits_for, "
@@ -355,6 +355,15 @@ class RunService:
                 workflow_id,
                 RunFinished(run_id=str(run_id), status=outcome.status, duration_ms=outcome.duration_ms, at=now),
             )
+
+
+def _subgraph(graph: Graph, members: set[str]) -> Graph:
+    """The part of the graph a run executes: its nodes and the connections between them (nodes
+    outside the run may hold values that were never validated for running)."""
+    return Graph(
+        nodes={k: v for k, v in graph.nodes.items() if k in members},
+        edges={k: e for k, e in graph.edges.items() if e.source in members and e.target in members},
+    )
 
 
 def _blocks(problem: Problem, members: set[str]) -> bool:

@@ -245,9 +245,9 @@ def test_a_workflow_that_cannot_run_gets_422_naming_each_problem(runs_user: Call
         ("missing_required_input", "l1"),
         ("missing_required_input", "l2"),
     }
-    # Problems of nodes outside the run do not block it.
-    run = start_run(owner.http, workflow_id, scope="single", node_ids=["t"])
-    assert wait_for_run(owner.http, run["id"])["status"] == "success"
+    # Problems of nodes outside the run do not block it, and the run keeps only its own part.
+    run = wait_for_run(owner.http, start_run(owner.http, workflow_id, scope="single", node_ids=["t"])["id"])
+    assert run["status"] == "success" and [n["id"] for n in run["graph"]["nodes"]] == ["t"]
     assert len(owner.http.get(f"/api/workflows/{workflow_id}/runs").json()["items"]) == 1
 
 
@@ -274,6 +274,7 @@ def test_nodes_not_available_yet_fail_with_a_clear_message(runs_user: Callable[.
         ({"scope": "selected", "node_ids": ["t"] * 10_001}, 400, "node_ids"),
         ({"inputs": {"nope": "x"}}, 422, "unknown inputs: nope"),
         ({"inputs": {"topic": 3}}, 400, "inputs"),
+        ({"inputs": {"topic": "nul\u0000"}}, 400, "inputs"),
         ({"inputs": {"bad name": "x"}}, 400, "inputs"),
         ({"inputs": "topic"}, 400, "inputs"),
         ({"extra": 1}, 400, "extra"),
