@@ -111,6 +111,13 @@ class MemoryRunStore:
             claims[node_id] = Claim(attempt=node.attempt, started_at=_now())
         return claims
 
+    async def release(self, run_id: str, node_id: str, worker_id: str) -> bool:
+        node = self.runs[run_id].nodes[node_id]
+        if node.status != NodeStatus.RUNNING or node.worker != worker_id:
+            return False
+        node.status, node.worker, node.attempt, node.lease_until = NodeStatus.PENDING, "", node.attempt - 1, None
+        return True
+
     async def outputs(self, run_id: str, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         nodes = self.runs[run_id].nodes
         return {n: nodes[n].outputs for n in node_ids if n in nodes and nodes[n].status in FINAL_NODE_STATUSES}
@@ -249,3 +256,8 @@ class TaskDispatcher:
         """Wait until no dispatched work is left."""
         while self.tasks:
             await asyncio.gather(*list(self.tasks))
+
+    async def drain_ignoring_cancelled(self) -> None:
+        """`drain`, treating work that was cancelled as done."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)

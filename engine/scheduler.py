@@ -324,10 +324,19 @@ class RunScheduler:
         try:
             result = await task
         except asyncio.CancelledError:
-            task.cancel()  # this worker is shutting down: stop the node too; the lease expires
+            # This worker is shutting down: stop the node and hand it back at once, rather than
+            # leaving it to the reaper once its lease expires.
+            task.cancel()
+            await asyncio.shield(self._hand_back(run_id, node_id))
             raise
         finally:
             self._tasks.pop((run_id, node_id), None)
+        current = asyncio.current_task()
+        if result.status == NodeStatus.CANCELLED and run_id not in self._cancelled and current and current.cancelling():
+            # Cancelling this task cancelled the node's task too, which ended "cancelled"; but
+            # the run was not cancelled — this worker is stopping.
+            await asyncio.shield(self._hand_back(run_id, node_id))
+            raise asyncio.CancelledError
         if result.status == NodeStatus.SUCCESS:
             state.outputs[node_id] = result.outputs
         descendants = [] if result.status == NodeStatus.SUCCESS else state.descendants(node_id)
@@ -372,6 +381,14 @@ class RunScheduler:
             events.append(self._started(state, *finished.claimed))
         await self.events.publish_all(snapshot.workflow_id, events)
         return finished
+
+    async def _hand_back(self, run_id: str, node_id: str) -> None:
+        try:
+            async with asyncio.timeout(2):
+                if await self.store.release(run_id, node_id, self.worker_id):
+                    await self.dispatcher.run_nodes(run_id, [(node_id, -1)])
+        except Exception:
+            log.warning("node_hand_back_failed", run_id=run_id, node_id=node_id, exc_info=True)
 
     async def _upstream(self, state: _RunState, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         missing = [node_id for node_id in node_ids if node_id not in state.outputs]

@@ -119,6 +119,11 @@ class RunStore(Protocol):
         """The outputs of finished nodes of the run (success or cached)."""
         ...
 
+    async def release(self, run_id: str, node_id: str, worker_id: str) -> bool:
+        """Give back a node `worker_id` holds but will not finish (it is stopping): pending
+        again, this attempt not counted. False if the worker no longer held it."""
+        ...
+
     async def finish(
         self,
         run_id: str,

@@ -282,6 +282,16 @@ class PostgresRunStore:
             r["node_id"]: Claim(attempt=r["attempt"], started_at=r["started_at"]) for r in sorted(rows, key=_by_node)
         }
 
+    async def release(self, run_id: str, node_id: str, worker_id: str) -> bool:
+        released = await self.pool.fetchval(
+            "UPDATE node_runs SET status = 'pending', worker = '', attempt = attempt - 1, lease_until = NULL "
+            "WHERE run = $1 AND node_id = $2 AND status = 'running' AND worker = $3 RETURNING 1",
+            run_id,
+            node_id,
+            worker_id,
+        )
+        return released is not None
+
     async def outputs(self, run_id: str, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT node_id, outputs::text AS outputs FROM node_runs "

@@ -108,3 +108,25 @@ def test_a_worker_killed_mid_run_leaves_no_run_running_and_no_success_repeated(
     for node_id in ("first", "last", "side"):
         assert counts[node_id]["end"] == 1, (node_id, counts)
     assert nodes["last"]["outputs"] == {"out": "xfirst;victim;last;"}
+
+
+def test_a_worker_stopped_gracefully_hands_its_running_node_back(
+    settings: Settings, runs_user: Callable[..., User], node_log: Path, tmp_path: Path
+) -> None:
+    owner = runs_user("owner")
+    workflow_id = import_workflow(
+        owner, [node("victim", "sleep", seconds=3), node("last", "sleep")], [edge("victim", "last")]
+    )
+    worker_settings = runs_settings(settings)
+    with worker_processes(worker_settings, node_log, 1, tmp_path) as (stopping,):
+        run_id = start_run(owner.http, workflow_id)["id"]
+        wait_for_node(owner.http, run_id, "victim", "running")
+        stopping.send_signal(signal.SIGTERM)
+        stopping.wait(timeout=30)
+        assert nodes_of(owner.http.get(f"/api/runs/{run_id}").json())["victim"]["status"] == "pending"
+        (tmp_path / "next").mkdir()
+        with worker_processes(worker_settings, node_log, 1, tmp_path / "next"):
+            run = wait_for_run(owner.http, run_id, timeout=60)
+    assert run["status"] == "success"
+    assert nodes_of(run)["victim"]["attempt"] == 1  # the interrupted attempt does not count
+    assert executions(node_log, run_id)["victim"] == {"start": 2, "end": 1}

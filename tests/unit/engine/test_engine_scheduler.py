@@ -173,3 +173,22 @@ def test_an_unknown_node_type_fails_its_node_with_a_remedy() -> None:
     run_id = asyncio.run(harness.run(graph([node("c", "concat")])))
     result = harness.store.runs[run_id].nodes["c"].result
     assert result is not None and "this worker does not know" in result.error
+
+
+def test_a_stopping_worker_hands_its_running_node_back() -> None:
+    recorder = Recorder()
+    harness = Harness(kit_node_types(recorder))
+
+    async def scenario() -> str:
+        run_id = await harness.submit(graph([node("long", "sleep", seconds=0.2)]))
+        await recorder.started("long").wait()
+        for task in list(harness.dispatcher.tasks):
+            task.cancel()  # what arq does to running jobs when the worker stops
+        await asyncio.sleep(0)
+        await harness.dispatcher.drain_ignoring_cancelled()
+        return run_id
+
+    run_id = asyncio.run(scenario())
+    long = harness.store.runs[run_id].nodes["long"]
+    assert long.status == "success" and long.attempt == 1  # the interrupted attempt does not count
+    assert recorder.executions == {"long": 2}
