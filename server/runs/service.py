@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from engine.events import NodeFinished, NodeStatus, RunFinished, RunStatus
 from engine.graph import Graph
-from engine.plan import CachedOutput, Plan, Scope, ScopeError, plan_run, targets_for
+from engine.plan import CachedOutput, CacheLookup, Plan, Scope, ScopeError, plan_run, targets_for
 from engine.registry import NodeRegistry
 from engine.validate import Problem, ProblemCode, validate_graph
 from server.accounts.auth import CurrentUser
@@ -163,7 +163,9 @@ class RunService:
             more = f" (and {len(blocking) - 1} more problems)" if len(blocking) > 1 else ""
             raise Invalid(f"The workflow cannot run: {blocking[0].message}{more}", document.problems_as_dicts(blocking))
 
-    def _latest(self, workflow_id: UUID) -> Any:
+    def _latest(self, workflow_id: UUID) -> CacheLookup:
+        """The latest successful output of each asked node of the workflow, with its cache key."""
+
         async def lookup(node_ids: Collection[str]) -> dict[str, CachedOutput]:
             rows = await self.pool.fetch(
                 "SELECT DISTINCT ON (nr.node_id) nr.node_id, nr.cache_key, nr.outputs::text AS outputs "
