@@ -57,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     run_lease_seconds: int = 30
     worker_max_jobs: int = 100
     worker_poll_delay_ms: int = 50
+    worker_metrics_port: int = 0
     max_ws_message_bytes: int = 1024 * 1024
     max_document_bytes: int = 8 * 1024 * 1024
     max_connections_per_user: int = 20
@@ -173,6 +174,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "RUN_LEASE_SECONDS": ("run_lease_seconds", _int(1, 3600)),
     "WORKER_MAX_JOBS": ("worker_max_jobs", _int(1, 10_000)),
     "WORKER_POLL_DELAY_MS": ("worker_poll_delay_ms", _int(1, 10_000)),
+    "WORKER_METRICS_PORT": ("worker_metrics_port", _int(0, 65535)),
     "MAX_WS_MESSAGE_BYTES": ("max_ws_message_bytes", _int(1024, 64 * 1024**2)),
     "MAX_DOCUMENT_BYTES": ("max_document_bytes", _int(1024, 1024**3)),
     "MAX_CONNECTIONS_PER_USER": ("max_connections_per_user", _int(1, 100_000)),

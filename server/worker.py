@@ -5,8 +5,8 @@ Run it with `galaxy worker` (Procfile `worker`), which validates the settings an
 
 Each worker process holds one `RunScheduler` and three background loops: lease renewal (every
 quarter lease), the reaper (every half lease: re-queues nodes of dead workers and stalled runs)
-and the control listener (cancel requests from web processes). Metrics are recorded with
-prometheus_client here too, but a worker does not serve them yet.
+and the control listener (cancel requests from web processes). With WORKER_METRICS_PORT set, the
+worker serves its Prometheus metrics (runs finished, node durations) on that port at /metrics.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from wsgiref.simple_server import WSGIServer
 
 import asyncpg
 import structlog
 from arq import Worker
 from arq.connections import RedisSettings
 from arq.worker import func
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from engine.nodes import load_node_types
@@ -50,6 +52,7 @@ class WorkerContext:
     keys: RedisKeys
     scheduler: RunScheduler
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    metrics_server: WSGIServer | None = None
 
 
 def context(ctx: dict[str, Any]) -> WorkerContext:
@@ -111,7 +114,17 @@ async def startup(ctx: dict[str, Any]) -> None:
         asyncio.create_task(_every(lease / 2, lambda: scheduler.reap(idle_seconds=lease), "reaper")),
         asyncio.create_task(_listen_for_cancels(redis, keys, scheduler)),
     ]
-    ctx["galaxy"] = WorkerContext(settings=settings, pool=pool, keys=keys, scheduler=scheduler, background=background)
+    metrics_server = None
+    if settings.worker_metrics_port:
+        metrics_server, _ = start_http_server(settings.worker_metrics_port, addr=settings.host)
+    ctx["galaxy"] = WorkerContext(
+        settings=settings,
+        pool=pool,
+        keys=keys,
+        scheduler=scheduler,
+        background=background,
+        metrics_server=metrics_server,
+    )
     log.info("worker_started", queue=keys.arq_queue(), worker_id=scheduler.worker_id)
 
 
@@ -124,6 +137,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await worker_context.pool.close()
+        if worker_context.metrics_server is not None:
+            worker_context.metrics_server.shutdown()
+            worker_context.metrics_server.server_close()
     log.info("worker_stopped")
 
 

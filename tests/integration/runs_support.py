@@ -132,6 +132,7 @@ def worker_environment(settings: Settings, node_log: Path) -> dict[str, str]:
         "RUN_LEASE_SECONDS": str(settings.run_lease_seconds),
         "WORKER_POLL_DELAY_MS": str(settings.worker_poll_delay_ms),
         "WORKER_MAX_JOBS": str(settings.worker_max_jobs),
+        "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
         "LOG_LEVEL": "WARNING",
         LOG_VARIABLE: str(node_log),
     }

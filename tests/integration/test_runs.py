@@ -315,8 +315,8 @@ def test_viewers_read_runs_but_cannot_start_or_cancel_them(runs_user: Callable[.
 
 
 def test_run_metrics_are_exported(runs_user: Callable[..., User]) -> None:
-    # Runs finished by a worker are counted in the worker process, which serves no metrics yet;
-    # the web process counts the runs it starts and those it closes itself (cancelled while queued).
+    # Runs finished by a worker are counted in that worker (see test_runs_workers); the web
+    # process counts the runs it starts and those it closes itself (cancelled while queued).
     owner = runs_user("owner")
     workflow_id = import_workflow(owner, [node("long", "sleep", seconds=20)], [])
     run_id = start_run(owner.http, workflow_id)["id"]

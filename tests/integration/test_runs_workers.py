@@ -8,8 +8,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
+from server.embedded import free_port
 from server.settings import Settings
 from tests.integration.runs_support import (
     edge,
@@ -125,8 +127,12 @@ def test_a_worker_stopped_gracefully_hands_its_running_node_back(
         stopping.wait(timeout=30)
         assert nodes_of(owner.http.get(f"/api/runs/{run_id}").json())["victim"]["status"] == "pending"
         (tmp_path / "next").mkdir()
-        with worker_processes(worker_settings, node_log, 1, tmp_path / "next"):
+        port = free_port()
+        with worker_processes(runs_settings(settings, worker_metrics_port=port), node_log, 1, tmp_path / "next"):
             run = wait_for_run(owner.http, run_id, timeout=60)
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     assert run["status"] == "success"
+    assert 'galaxy_runs_finished_total{status="success"}' in metrics
+    assert 'galaxy_node_duration_seconds_count{node_type="sleep",status="success"}' in metrics
     assert nodes_of(run)["victim"]["attempt"] == 1  # the interrupted attempt does not count
     assert executions(node_log, run_id)["victim"] == {"start": 2, "end": 1}
