@@ -1,12 +1,13 @@
 """The run scheduler: starts each node as soon as its own inputs are ready.
 
-Every worker process holds one `RunScheduler`. Work arrives as "start run R" or "run node N of
-run R" (from the queue); the scheduler claims the node in the store, executes it, records the
-result, and continues *in the same task* with one successor that became ready, handing any other
-ready successors back to the queue so that idle workers (or free slots of this one) take them.
-A chain of nodes therefore costs no queue round trip per node, and a fan-out spreads over every
-worker. All coordination goes through atomic store operations, so nothing depends on which
-worker runs what, and a worker that dies only loses the leases of the nodes it was running.
+Every worker process holds one `RunScheduler`. Work arrives as "start run R" or "run nodes N…
+of run R" (from the queue); the scheduler claims the nodes in the store, executes each, records
+its result, and continues *in the same task* with the successor that record claimed for it.
+Other successors that became ready run alongside in this worker while it has free slots
+(`local_slots`), and otherwise go back to the queue for any worker. A chain of nodes therefore
+costs no queue round trip per node, and a fan-out spreads over every worker that has room. All
+coordination goes through atomic store operations, so nothing depends on which worker runs
+what, and a worker that dies only loses the leases of the nodes it was running.
 """
 
 from __future__ import annotations
