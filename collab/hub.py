@@ -40,6 +40,7 @@ KIND_AWARENESS = b"A"
 KIND_SYNC = b"S"
 KIND_CONTROL = b"C"
 SENDER_BYTES = 16
+SYNC_SLICES = 8
 
 
 @dataclass
@@ -119,13 +120,14 @@ class Hub:
         self._loading: dict[str, asyncio.Future[_Slot]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._last_probe: dict[str, float] = {}
+        self._tick = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._every(self.flush_interval, self.flush), name="hub-flush"),
-            asyncio.create_task(self._every(self.sync_interval, self.anti_entropy), name="hub-sync"),
+            asyncio.create_task(self._every(self.sync_interval / SYNC_SLICES, self._sync_slice), name="hub-sync"),
         ]
 
     async def stop(self) -> None:
@@ -395,7 +397,7 @@ class Hub:
             return
         their_digest = payload[reader.pos :]
         mine = protocol.decode_state_vector(room.doc.get_state())
-        if protocol.is_behind(theirs, mine) or their_digest != self._digest(room):
+        if protocol.is_behind(theirs, mine) or (their_digest and their_digest != self._digest(room)):
             self._send(doc_id, KIND_UPDATE, room.doc.get_update(their_state))
         if protocol.is_behind(mine, theirs):
             self._probe(doc_id, room)
@@ -408,9 +410,25 @@ class Hub:
             self._send(doc_id, KIND_SYNC, self._sync_payload(room))
 
     async def anti_entropy(self) -> None:
+        """Announce every room's state now (also run after the bus reconnects)."""
         for doc_id, slot in list(self._slots.items()):
-            slot.room.expire_presence()
-            await self._publish(doc_id, KIND_SYNC, self._sync_payload(slot.room))
+            await self._announce(doc_id, slot)
+
+    async def _sync_slice(self) -> None:
+        # Rooms take turns, a slice per tick, so a process with many rooms never spends one
+        # long burst on announcements while clients wait for their updates.
+        self._tick = (self._tick + 1) % SYNC_SLICES
+        for doc_id, slot in list(self._slots.items()):
+            if hash(doc_id) % SYNC_SLICES == self._tick:
+                await self._announce(doc_id, slot)
+
+    async def _announce(self, doc_id: str, slot: _Slot) -> None:
+        slot.room.expire_presence()
+        if self._has_peers(slot):
+            payload = self._sync_payload(slot.room)
+        else:  # nobody to compare delete sets with: a cheap "I have this open" is enough
+            payload = protocol.var_bytes(slot.room.doc.get_state())
+        await self._publish(doc_id, KIND_SYNC, payload)
 
 
 def _by_author(pending: list[tuple[bytes, str | None]]) -> list[tuple[bytes, str | None]]:
