@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
@@ -10,7 +9,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 import structlog
 from redis.asyncio import Redis
 
@@ -22,6 +20,7 @@ from engine.validate import Problem, ProblemCode, validate_graph
 from server.accounts.auth import CurrentUser
 from server.errors import Conflict, Invalid, NotFound, TooManyRequests
 from server.keys import RedisKeys
+from server.pagination import decode_cursor, encode_cursor
 from server.ratelimit import RateLimiter
 from server.runs.bus import ArqDispatcher, RedisEventSink
 from server.runs.metrics import RUNS_FINISHED, RUNS_STARTED
@@ -61,22 +60,6 @@ def _summary_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         "finished_at": row["finished_at"],
         "duration_ms": _duration(row["started_at"], row["finished_at"]),
     }
-
-
-def _encode_cursor(created_at: datetime, run_id: UUID) -> str:
-    raw = msgspec.json.encode([created_at.isoformat(), str(run_id)])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, ident = msgspec.json.decode(base64.urlsafe_b64decode(padded), type=tuple[datetime, UUID])
-        if stamp.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return stamp.astimezone(UTC), ident
-    except (ValueError, msgspec.DecodeError, TypeError, OverflowError):
-        raise Invalid("The cursor is not valid; use the next_cursor of a previous page.") from None
 
 
 def workflow_inputs(graph: Graph) -> set[str]:
@@ -244,15 +227,13 @@ class RunService:
         sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs r LEFT JOIN users u ON u.id = r.actor WHERE r.workflow = $1"
         args: list[Any] = [workflow_id]
         if cursor:
-            stamp, ident = _decode_cursor(cursor)
+            stamp, ident = decode_cursor(cursor)
             sql += " AND (r.created_at, r.id) < ($2, $3)"
             args += [stamp, ident]
         sql += f" ORDER BY r.created_at DESC, r.id DESC LIMIT {int(limit) + 1}"
         rows = await self.pool.fetch(sql, *args)
         items = [RunSummary(**_summary_fields(r)) for r in rows[:limit]]
-        next_cursor = (
-            _encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
-        )
+        next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
         return items, next_cursor
 
     async def detail(self, run_id: UUID) -> RunDetail:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from pycrdt import Doc
 
 from engine.graph import Graph
 from engine.registry import NodeRegistry
 from server.accounts.service import find_user_by_email
-from server.errors import Conflict, Forbidden, Invalid, NotFound
+from server.errors import Conflict, Forbidden, NotFound
+from server.pagination import decode_cursor, encode_cursor
 from server.tables import ROLE_RANK, DocumentUpdate, Membership, Role, Workflow
 from server.workflows import document
 
@@ -100,22 +99,6 @@ async def create_workflow(owner_id: UUID, name: str, graph: Graph, registry: Nod
     return workflow_id
 
 
-def _encode_cursor(updated_at: datetime, workflow_id: UUID) -> str:
-    raw = msgspec.json.encode([updated_at.isoformat(), str(workflow_id)])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, ident = msgspec.json.decode(base64.urlsafe_b64decode(padded), type=tuple[datetime, UUID])
-        if stamp.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return stamp.astimezone(UTC), ident
-    except (ValueError, msgspec.DecodeError, TypeError, OverflowError):
-        raise Invalid("The cursor is not valid; use the next_cursor of a previous page.") from None
-
-
 async def list_workflows(user_id: UUID, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
     """The user's own and shared workflows, most recently changed first."""
     sql = (
@@ -125,13 +108,13 @@ async def list_workflows(user_id: UUID, limit: int, cursor: str | None) -> tuple
     )
     args: list[Any] = [user_id]
     if cursor:
-        stamp, ident = _decode_cursor(cursor)
+        stamp, ident = decode_cursor(cursor)
         sql += " AND (w.updated_at, w.id) < ({}, {})"
         args += [stamp, ident]
     sql += " ORDER BY w.updated_at DESC, w.id DESC LIMIT {}"
     args.append(limit + 1)
     rows: list[dict[str, Any]] = await Workflow.raw(sql, *args)
-    next_cursor = _encode_cursor(rows[limit - 1]["updated_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1]["updated_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
