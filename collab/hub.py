@@ -225,7 +225,7 @@ class Hub:
             if slot is not None:
                 slot.unload = None
             return
-        await self._flush_slot(doc_id, slot)
+        await self._store_pending([doc_id])
         with contextlib.suppress(DocumentGone):
             await self._reconcile(doc_id, slot.room)
             await self.store.compact(doc_id)
@@ -285,50 +285,38 @@ class Hub:
 
     async def flush(self) -> None:
         """Store every room's pending updates in one write, then compact and version as due."""
-        batch = {doc_id: slot.pending for doc_id, slot in self._slots.items() if slot.pending}
-        if batch:
-            for doc_id in batch:
-                self._slots[doc_id].pending = []
-            rows = {doc_id: _by_author(pending) for doc_id, pending in batch.items()}
-            try:
-                await self.store.append_many(rows)
-            except Exception:
-                for doc_id, pending in batch.items():  # keep them; the next flush retries
-                    if doc_id in self._slots:
-                        self._slots[doc_id].pending[:0] = pending
-                raise
-            for doc_id, pending in batch.items():
-                self.metrics.updates_stored += len(pending)
-                slot = self._slots.get(doc_id)
-                if slot is not None:
-                    slot.stored_since_compaction += len(rows[doc_id])
-                    if slot.stored_since_compaction >= self.compact_after:
-                        slot.stored_since_compaction = 0
-                        with contextlib.suppress(DocumentGone):
-                            await self.store.compact(doc_id)
+        await self._store_pending(list(self._slots))
         for doc_id, slot in list(self._slots.items()):
             if time.monotonic() - slot.last_version > self.version_every and slot.active_since_version:
                 slot.last_version, slot.active_since_version = time.monotonic(), False
                 with contextlib.suppress(DocumentGone):
                     await self.store.save_version(doc_id, slot.room.doc.get_update(), "", None)
 
-    async def _flush_slot(self, doc_id: str, slot: _Slot) -> None:
-        if not slot.pending:
+    async def _store_pending(self, doc_ids: list[str]) -> None:
+        """Append the pending updates of these rooms in one write; compact the rooms that are due."""
+        slots = {doc_id: self._slots[doc_id] for doc_id in doc_ids if doc_id in self._slots}
+        batch = {doc_id: slot.pending for doc_id, slot in slots.items() if slot.pending}
+        if not batch:
             return
-        batch, slot.pending = slot.pending, []
-        rows = _by_author(batch)
+        for doc_id in batch:
+            self._slots[doc_id].pending = []
+        rows = {doc_id: _by_author(pending) for doc_id, pending in batch.items()}
         try:
-            await self.store.append(doc_id, rows)
-        except DocumentGone:
-            return
+            await self.store.append_many(rows)
         except Exception:
-            slot.pending[:0] = batch  # keep them; the next flush retries
+            for doc_id, pending in batch.items():  # keep them; the next flush retries
+                if doc_id in self._slots:
+                    self._slots[doc_id].pending[:0] = pending
             raise
-        self.metrics.updates_stored += len(batch)
-        slot.stored_since_compaction += len(rows)
-        if slot.stored_since_compaction >= self.compact_after:
-            slot.stored_since_compaction = 0
-            await self.store.compact(doc_id)
+        for doc_id, pending in batch.items():
+            self.metrics.updates_stored += len(pending)
+            slot = self._slots.get(doc_id)
+            if slot is not None:
+                slot.stored_since_compaction += len(rows[doc_id])
+                if slot.stored_since_compaction >= self.compact_after:
+                    slot.stored_since_compaction = 0
+                    with contextlib.suppress(DocumentGone):
+                        await self.store.compact(doc_id)
 
     async def _reconcile(self, doc_id: str, room: Room) -> None:
         """Store what this room holds and the store lacks: updates other processes applied here
@@ -337,7 +325,7 @@ class Hub:
         if protocol.is_behind(
             protocol.decode_state_vector(stored.get_state()), protocol.decode_state_vector(room.doc.get_state())
         ) or delete_set_digest(stored) != delete_set_digest(room.doc):
-            await self.store.append(doc_id, [(room.doc.get_update(stored.get_state()), None)])
+            await self.store.append_many({doc_id: [(room.doc.get_update(stored.get_state()), None)]})
 
     # --- between processes ----------------------------------------------------------------
 

@@ -33,13 +33,9 @@ class DocumentStore(Protocol):
         """The snapshot and every logged update after it, in order; raise DocumentGone if none."""
         ...
 
-    async def append(self, doc_id: str, updates: list[tuple[bytes, str | None]]) -> None:
-        """Append `(update, author id)` pairs to the document's log in one write."""
-        ...
-
     async def append_many(self, batches: dict[str, list[tuple[bytes, str | None]]]) -> set[str]:
-        """`append` for several documents in one write; return the ids of documents that are gone
-        (their updates are dropped)."""
+        """Append `(update, author id)` pairs to the logs of several documents in one write; return
+        the ids of documents that are gone (their updates are dropped)."""
         ...
 
     async def compact(self, doc_id: str) -> None:
@@ -69,12 +65,6 @@ class MemoryDocumentStore:
             raise DocumentGone(doc_id)
         parts = [self.snapshots[doc_id]] if self.snapshots[doc_id] else []
         return parts + [update for update, _ in self.logs[doc_id]]
-
-    async def append(self, doc_id: str, updates: list[tuple[bytes, str | None]]) -> None:
-        if doc_id not in self.logs:
-            raise DocumentGone(doc_id)
-        self.appends += 1
-        self.logs[doc_id].extend(updates)
 
     async def append_many(self, batches: dict[str, list[tuple[bytes, str | None]]]) -> set[str]:
         gone = {doc_id for doc_id in batches if doc_id not in self.logs}

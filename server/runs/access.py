@@ -39,7 +39,7 @@ async def provide_run_access(request: Request[CurrentUser, Any, Any], run_id: Fr
         raise RuntimeError(f"{request.route_handler} takes `run_access` but declares no {ROLE_OPT!r} opt")
     runs: RunService = request.app.state.runs
     workflow_id = await runs.workflow_of(run_id)
-    if workflow_id is None or await workflows.role_of(workflow_id, request.user.id) is None:
+    if workflow_id is None:
         raise NotFound(NOT_FOUND)
-    role = await workflows.require_role(workflow_id, request.user.id, needed)
+    role = await workflows.require_role(workflow_id, request.user.id, needed, not_found=NOT_FOUND)
     return RunAccess(run_id=run_id, workflow_id=workflow_id, role=role, user=request.user)

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 from pycrdt import Doc
 
+from collab.store import DocumentGone
 from engine.graph import Graph
 from engine.registry import NodeRegistry
 from server.accounts.service import find_user_by_email
@@ -17,6 +18,7 @@ from server.errors import Conflict, Forbidden, NotFound
 from server.pagination import decode_cursor, encode_cursor
 from server.tables import ROLE_RANK, DocumentUpdate, Membership, Role, Workflow
 from server.workflows import document
+from server.workflows.store import PostgresDocumentStore
 
 NOT_FOUND = "No such workflow, or you are not a member of it."
 
@@ -35,10 +37,11 @@ async def role_of(workflow_id: UUID, user_id: UUID) -> Role | None:
     return Role(rows[0]["role"]) if rows else None
 
 
-async def require_role(workflow_id: UUID, user_id: UUID, needed: Role) -> Role:
+async def require_role(workflow_id: UUID, user_id: UUID, needed: Role, *, not_found: str = NOT_FOUND) -> Role:
+    """The user's role, if it is at least `needed`: NotFound for non-members, Forbidden below it."""
     role = await role_of(workflow_id, user_id)
     if role is None:
-        raise NotFound(NOT_FOUND)
+        raise NotFound(not_found)
     if ROLE_RANK[role] < ROLE_RANK[needed]:
         raise Forbidden(f"This needs the {needed.value} role on the workflow; you are a {role.value}.")
     return role
@@ -49,15 +52,11 @@ async def require_role(workflow_id: UUID, user_id: UUID, needed: Role) -> Role:
 
 async def load_document(workflow_id: UUID) -> Doc[Any]:
     """The document as stored: the snapshot plus every logged update after it."""
-    row = await Workflow.select(Workflow.snapshot, Workflow.snapshot_seq).where(Workflow.id == workflow_id).first()
-    if row is None:
-        raise NotFound(NOT_FOUND)
-    updates = await (
-        DocumentUpdate.select(DocumentUpdate.data)
-        .where((DocumentUpdate.workflow == workflow_id) & (DocumentUpdate.id > row["snapshot_seq"]))
-        .order_by(DocumentUpdate.id)
-    )
-    return document.decode_state(row["snapshot"], (u["data"] for u in updates))
+    try:
+        parts = await PostgresDocumentStore().load(str(workflow_id))
+    except DocumentGone:
+        raise NotFound(NOT_FOUND) from None
+    return document.decode_state(parts[0], parts[1:])
 
 
 async def edit_document(
