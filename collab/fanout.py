@@ -82,6 +82,10 @@ class RedisBus:
         self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        # One (un)subscribe at a time: redis-py's PubSub opens its connection lazily, and
+        # concurrent first subscribes would each open one and keep only the last, leaving the
+        # channels subscribed on the others deaf.
+        self._subscribing = asyncio.Lock()
         self.on_reconnect = on_reconnect
         self.connected = False
 
@@ -98,16 +102,18 @@ class RedisBus:
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         self._handlers[channel] = handler
-        try:
-            await self._pubsub.subscribe(channel)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            log.warning("redis_subscribe_deferred", extra={"channel": channel})  # resubscribed on reconnect
+        async with self._subscribing:
+            try:
+                await self._pubsub.subscribe(channel)
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                log.warning("redis_subscribe_deferred", extra={"channel": channel})  # resubscribed on reconnect
         self._changed.set()
 
     async def unsubscribe(self, channel: str) -> None:
         self._handlers.pop(channel, None)
-        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
-            await self._pubsub.unsubscribe(channel)
+        async with self._subscribing:
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+                await self._pubsub.unsubscribe(channel)
 
     async def publish(self, channel: str, message: bytes) -> None:
         try:
@@ -151,11 +157,12 @@ class RedisBus:
 
     async def _resubscribe(self) -> None:
         """A fresh pub/sub connection with every current subscription; raises while Redis is down."""
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        if self._handlers:
-            await self._pubsub.subscribe(*self._handlers)
+        async with self._subscribing:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            if self._handlers:
+                await self._pubsub.subscribe(*self._handlers)
         self.connected = True
 
     @staticmethod

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 KIND_UPDATE = b"U"
 KIND_AWARENESS = b"A"
 KIND_SYNC = b"S"
+KIND_HELLO = b"H"  # a state announcement that asks every process holding the room to announce back
 KIND_CONTROL = b"C"
 SENDER_BYTES = 16
 SYNC_SLICES = 8
@@ -216,7 +217,7 @@ class Hub:
         await self.bus.subscribe(channel, lambda message: self._on_bus(doc_id, message))
         for text_channel in self.text_channels(doc_id):
             await self.bus.subscribe(text_channel, _text_relay(room))
-        await self._publish(doc_id, KIND_SYNC, self._sync_payload(room))
+        await self._publish(doc_id, KIND_HELLO, self._sync_payload(room))
         return slot
 
     async def _unload(self, doc_id: str) -> None:
@@ -361,6 +362,11 @@ class Hub:
             room.apply_remote_awareness(payload)
         elif kind == KIND_SYNC:
             self._answer_sync(doc_id, room, payload)
+        elif kind == KIND_HELLO:
+            # A process just opened the room: make sure it knows about us at once, or it would
+            # not publish its clients' updates until our next periodic announcement.
+            if not self._answer_sync(doc_id, room, payload):
+                self._send(doc_id, KIND_SYNC, self._sync_payload(room))
         elif kind == KIND_CONTROL and self.on_control is not None:
             task = asyncio.get_running_loop().create_task(self.on_control(doc_id, json.loads(payload)))
             task.add_done_callback(_log_failure)
@@ -376,26 +382,33 @@ class Hub:
     def _sync_payload(self, room: Room) -> bytes:
         return protocol.var_bytes(room.doc.get_state()) + self._digest(room)
 
-    def _answer_sync(self, doc_id: str, room: Room, payload: bytes) -> None:
+    def _answer_sync(self, doc_id: str, room: Room, payload: bytes) -> bool:
+        """Send the difference to a process that is behind, probe one that is ahead; True when
+        something was sent."""
         reader = protocol.Reader(payload)
         try:
             their_state = reader.var_bytes()
             theirs = protocol.decode_state_vector(their_state)
         except protocol.ProtocolError:
-            return
+            return False
         their_digest = payload[reader.pos :]
         mine = protocol.decode_state_vector(room.doc.get_state())
+        sent = False
         if protocol.is_behind(theirs, mine) or (their_digest and their_digest != self._digest(room)):
             self._send(doc_id, KIND_UPDATE, room.doc.get_update(their_state))
+            sent = True
         if protocol.is_behind(mine, theirs):
-            self._probe(doc_id, room)
+            sent = self._probe(doc_id, room) or sent
+        return sent
 
-    def _probe(self, doc_id: str, room: Room) -> None:
+    def _probe(self, doc_id: str, room: Room) -> bool:
         """Ask the other processes for what this room lacks (at most a few times a second)."""
         now = time.monotonic()
         if now - self._last_probe.get(doc_id, 0.0) > min(0.25, self.sync_interval / 4):
             self._last_probe[doc_id] = now
             self._send(doc_id, KIND_SYNC, self._sync_payload(room))
+            return True
+        return False
 
     async def anti_entropy(self) -> None:
         """Announce every room's state now (also run after the bus reconnects)."""

@@ -4,6 +4,7 @@ Redis restart under live editing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -147,3 +148,41 @@ async def test_processes_recover_from_a_redis_restart(
             await on_a.close()
             await on_b.close()
             restarted.stop()
+
+
+async def test_fifty_rooms_opened_at_once_on_two_fresh_processes_converge(
+    settings: Settings, new_user: Callable[..., User]
+) -> None:
+    """Many rooms opened at the same moment on two processes that just started: every edit of a
+    writer on one side reaches every client on the other, and nothing is lost."""
+    user = new_user("fifty")
+    token = user.http.post("/api/tokens", json={"name": "ws"}).json()["token"]
+    workflows = [user.create_workflow(name=f"room {i}")["id"] for i in range(50)]
+    settings = msgspec.structs.replace(settings, max_connections_per_user=1000)
+    with server_process(settings) as a, server_process(settings) as b:
+
+        async def join(server: ServerProcess, workflow_id: str) -> YClient:
+            return await (await YClient(ws_url(server, workflow_id, token)).connect()).wait_synced(timeout=20)
+
+        clients = await asyncio.gather(
+            *(join(server, w) for w in workflows for server in (a, b, a, b)),
+        )
+        writers = clients[0::4]
+        for round_ in range(5):
+            for writer in writers:
+                stamp(writer, f"edit-{round_}")
+            await asyncio.sleep(0.1)
+        expected = {f"edit-{r}" for r in range(5)}
+        # Well inside the anti-entropy interval, so only live fan-out counts.
+        with contextlib.suppress(AssertionError):
+            await eventually(lambda: all(set(c.nodes.keys()) == expected for c in clients), timeout=1.5)
+        lagging = [
+            (workflows[i // 4], "ab"[i % 2], sorted(expected - set(c.nodes.keys())))
+            for i, c in enumerate(clients)
+            if set(c.nodes.keys()) != expected
+        ]
+        for client in clients:
+            await client.close()
+        assert lagging == []
+        for workflow_id in workflows:
+            await eventually(lambda w=workflow_id: _stored_is(settings, w, expected), timeout=5)
