@@ -3,8 +3,12 @@
 - Loading subscribes to the document's bus channel first, then reads the store, so nothing
   published meanwhile is missed (messages that arrive during the load are replayed after it).
   Concurrent joins of a room being loaded wait for the same load.
-- Only the process whose client sent an update stores it: local updates are batched and
-  appended every `flush_interval` seconds; updates from the bus are applied, not stored.
+- A local update is journaled (collab/journal.py) and published to the other processes in one
+  step before any client sees it, then delivered to this process's clients. Only the process
+  whose client sent an update stores it: local updates are batched and appended to the store
+  every `flush_interval` seconds, then released from the journal; updates from the bus are
+  applied, not stored. Every `sweep_interval` the journal is swept for entries nobody stored
+  (their process died): they are stored and published.
 - Every `sync_interval` each room publishes its state vector and a digest of its delete set; a
   process that has more answers with the difference, one that has less asks. Updates that Redis
   dropped heal this way.
@@ -29,6 +33,7 @@ from pycrdt import Doc, merge_updates
 from collab import protocol
 from collab.connection import Connection
 from collab.fanout import Bus
+from collab.journal import Append, Journal
 from collab.keys import CollabKeys
 from collab.room import Limits, Room
 from collab.store import DocumentGone, DocumentStore, load_document
@@ -52,13 +57,26 @@ class HubMetrics:
     updates_stored: int = 0
     remote_updates: int = 0
     slow_clients_dropped: int = 0
+    journal_failures: int = 0  # appends that failed (updates shown without journaling)
+    journal_recovered: int = 0  # updates stored by the sweep for a process that did not
     observe_fanout: Callable[[float], None] | None = None  # seconds from publish to apply elsewhere
+
+
+@dataclass
+class _Outgoing:
+    """A local update waiting for the journal, or a frame that must not overtake such updates."""
+
+    doc_id: str
+    update: bytes = b""
+    author: str | None = None
+    origin: Connection | None = None
+    reply: tuple[Connection, bytes] | None = None
 
 
 @dataclass
 class _Slot:
     room: Room
-    pending: list[tuple[bytes, str | None]] = field(default_factory=list)
+    pending: list[tuple[bytes, str | None, str | None]] = field(default_factory=list)  # update, author, entry
     peer_seen: float = 0.0  # when another process last spoke about this document
     digest: tuple[int, bytes] = (-1, b"")
     unload: asyncio.TimerHandle | None = None
@@ -93,18 +111,22 @@ class Hub:
         bus: Bus,
         keys: CollabKeys,
         *,
+        journal: Journal,
         limits: Limits | None = None,
         flush_interval: float = 0.5,
         sync_interval: float = 2.0,
         unload_after: float = 10.0,
         compact_after: int = 200,
         version_every: float = 600.0,
+        sweep_interval: float = 5.0,
+        stale_after: float = 10.0,
         text_channels: Callable[[str], list[str]] | None = None,
         on_control: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
         max_connection_queue: int = 1024,
     ) -> None:
         self.store = store
         self.bus = bus
+        self.journal = journal
         self.keys = keys
         self.limits = limits or Limits()
         self.process_id = uuid.uuid4().bytes
@@ -113,6 +135,8 @@ class Hub:
         self.unload_after = unload_after
         self.compact_after = compact_after
         self.version_every = version_every
+        self.sweep_interval = sweep_interval
+        self.stale_after = stale_after
         self.text_channels = text_channels or (lambda doc_id: [])
         self.on_control = on_control
         self.max_connection_queue = max_connection_queue
@@ -122,16 +146,23 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_probe: dict[str, float] = {}
         self._tick = 0
+        self._outgoing: list[_Outgoing] = []
+        self._committing: asyncio.Task[None] | None = None
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._every(self.flush_interval, self.flush), name="hub-flush"),
+            asyncio.create_task(self._every(self.sweep_interval, self.sweep), name="hub-sweep"),
             asyncio.create_task(self._every(self.sync_interval / SYNC_SLICES, self._sync_slice), name="hub-sync"),
         ]
 
     async def stop(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), 5)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -199,14 +230,16 @@ class Hub:
         channel = self.keys.document_channel(doc_id)
         await self.bus.subscribe(channel, early.append)
         try:
-            parts = await self.store.load(doc_id)
+            # The journal before the store: an entry released in between is in the store by then.
+            journaled = [update for _, update, _ in await self.journal.read(doc_id)]
+            parts = await self.store.load(doc_id) + journaled
         except BaseException:
             await self.bus.unsubscribe(channel)
             raise
         doc = load_document(parts)
         room = Room(
             doc_id, doc, limits=self.limits, on_update=self._local_update, on_awareness=self._local_awareness,
-            size=sum(len(p) for p in parts),
+            on_reply=self._reply_after_commit, size=sum(len(p) for p in parts),
         )  # fmt: skip
         slot = _Slot(room)
         self._slots[doc_id] = slot
@@ -226,6 +259,7 @@ class Hub:
             if slot is not None:
                 slot.unload = None
             return
+        await self._drained.wait()
         await self._store_pending([doc_id])
         with contextlib.suppress(DocumentGone):
             await self._reconcile(doc_id, slot.room)
@@ -247,24 +281,90 @@ class Hub:
         return time.monotonic() - slot.peer_seen < self.sync_interval * 3
 
     def _local_update(self, room: Room, update: bytes, origin: Connection | None) -> None:
-        slot = self._slots.get(room.doc_id)
-        if slot is None:
+        if room.doc_id not in self._slots:
             return
         self.metrics.updates_applied += 1
-        slot.pending.append((update, origin.identity.user_id if origin else None))
-        slot.active_since_version = True
-        if self._has_peers(slot):
-            self._send(room.doc_id, KIND_UPDATE, update)
+        room.uncommitted += 1
+        self._queue(_Outgoing(room.doc_id, update, origin.identity.user_id if origin else None, origin))
+
+    def _reply_after_commit(self, room: Room, connection: Connection, frame: bytes) -> None:
+        self._queue(_Outgoing(room.doc_id, reply=(connection, frame)))
+
+    def _queue(self, item: _Outgoing) -> None:
+        self._outgoing.append(item)
+        if self._committing is None:
+            self._drained.clear()
+            self._committing = asyncio.get_running_loop().create_task(self._commit_queued())
+
+    async def _commit_queued(self) -> None:
+        """Journal queued updates (what queues up during one append goes in the next), then
+        deliver them, in order."""
+        try:
+            while self._outgoing:
+                batch, self._outgoing = self._outgoing, []
+                try:
+                    await self._commit(batch)
+                except Exception:
+                    log.exception("hub_commit_failed")
+        finally:
+            self._committing = None
+            self._drained.set()
+
+    async def _commit(self, batch: list[_Outgoing]) -> None:
+        appends = []
+        for item in batch:
+            if item.reply is None:
+                slot = self._slots.get(item.doc_id)
+                publish = slot is not None and self._has_peers(slot)
+                appends.append(
+                    Append(
+                        item.doc_id, item.update, item.author,
+                        self.keys.document_channel(item.doc_id) if publish else None, self._header(KIND_UPDATE),
+                    )
+                )  # fmt: skip
+        entry_ids: list[str | None]
+        try:
+            entry_ids = list(await self.journal.append(appends))
+        except Exception as err:
+            # Without the journal, an update is as durable as the next flush makes it; showing
+            # it beats refusing every edit while Redis is away (pub/sub is down then as well).
+            self.metrics.journal_failures += len(appends)
+            log.warning("journal_append_failed", extra={"error": repr(err), "updates": len(appends)})
+            entry_ids = [None] * len(appends)
+            for append in appends:
+                if append.channel is not None:
+                    self._send(append.doc_id, KIND_UPDATE, append.update)
+        ids = iter(entry_ids)
+        for item in batch:
+            slot = self._slots.get(item.doc_id)
+            if item.reply is not None:
+                item.reply[0].enqueue(item.reply[1])
+                continue
+            entry_id = next(ids)
+            if slot is None:  # unloaded meanwhile: its store happened without this update
+                await self.store.append_many({item.doc_id: [(item.update, item.author)]})
+                continue
+            slot.room.uncommitted -= 1
+            slot.pending.append((item.update, item.author, entry_id))
+            slot.active_since_version = True
+            slot.room.deliver(item.update, exclude=item.origin)
 
     def _local_awareness(self, room: Room, payload: bytes) -> None:
         slot = self._slots.get(room.doc_id)
         if slot is not None and self._has_peers(slot):
             self._send(room.doc_id, KIND_AWARENESS, payload)
 
-    def live_state(self, doc_id: str) -> bytes | None:
-        """The whole document as this process's room holds it, if the room is open here."""
+    async def unstored(self, doc_id: str) -> bytes | None:
+        """What the store may not hold yet: every journaled update of the document (from any
+        process), and the document as this process's room holds it. Call it before reading the
+        store, and apply it on top of what the store gives."""
+        parts = [update for _, update, _ in await self.journal.read(doc_id)]
         slot = self._slots.get(doc_id)
-        return slot.room.doc.get_update() if slot is not None else None
+        if slot is not None:
+            parts.append(slot.room.doc.get_update())
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else merge_updates(*parts)
 
     def apply_server_update(self, doc_id: str, update: bytes, *, stored: bool) -> None:
         """A change made outside any room (REST edit). `stored`: already in the log."""
@@ -301,7 +401,7 @@ class Hub:
             return
         for doc_id in batch:
             self._slots[doc_id].pending = []
-        rows = {doc_id: _by_author(pending) for doc_id, pending in batch.items()}
+        rows = {doc_id: _by_author([(u, a) for u, a, _ in pending]) for doc_id, pending in batch.items()}
         try:
             await self.store.append_many(rows)
         except Exception:
@@ -311,6 +411,12 @@ class Hub:
             raise
         for doc_id, pending in batch.items():
             self.metrics.updates_stored += len(pending)
+            entry_ids = [entry_id for _, _, entry_id in pending if entry_id is not None]
+            if entry_ids:
+                try:
+                    await self.journal.release(doc_id, entry_ids)
+                except Exception as err:  # stored already; the sweep releases them later
+                    log.warning("journal_release_failed", extra={"error": repr(err)})
             slot = self._slots.get(doc_id)
             if slot is not None:
                 slot.stored_since_compaction += len(rows[doc_id])
@@ -318,6 +424,20 @@ class Hub:
                     slot.stored_since_compaction = 0
                     with contextlib.suppress(DocumentGone):
                         await self.store.compact(doc_id)
+
+    async def sweep(self) -> None:
+        """Store and publish journal entries that their process did not store (it died, or the
+        store was down); open rooms anywhere apply them."""
+        for doc_id, entries in (await self.journal.stale(self.stale_after)).items():
+            rows = _by_author([(update, author) for _, update, author in entries])
+            gone = await self.store.append_many({doc_id: rows})
+            await self.journal.release(doc_id, [entry_id for entry_id, _, _ in entries])
+            if doc_id in gone:
+                continue
+            self.metrics.journal_recovered += len(entries)
+            merged = merge_updates(*(update for _, update, _ in entries))
+            log.info("journal_recovered", extra={"doc_id": doc_id, "updates": len(entries)})
+            self.apply_server_update(doc_id, merged, stored=True)
 
     async def _reconcile(self, doc_id: str, room: Room) -> None:
         """Store what this room holds and the store lacks: updates other processes applied here
@@ -334,9 +454,11 @@ class Hub:
         task = asyncio.get_running_loop().create_task(self._publish(doc_id, kind, payload))
         task.add_done_callback(_log_failure)
 
+    def _header(self, kind: bytes) -> bytes:
+        return kind + self.process_id + time.time().hex().encode().ljust(24)
+
     async def _publish(self, doc_id: str, kind: bytes, payload: bytes) -> None:
-        stamp = time.time().hex().encode().ljust(24)
-        await self.bus.publish(self.keys.document_channel(doc_id), kind + self.process_id + stamp + payload)
+        await self.bus.publish(self.keys.document_channel(doc_id), self._header(kind) + payload)
 
     def _on_bus(self, doc_id: str, message: bytes) -> None:
         kind, sender = message[:1], message[1 : 1 + SENDER_BYTES]

@@ -56,9 +56,12 @@ def colour_for(user_id: str) -> str:
 class Room:
     """One open document: applies client frames, fans them out locally, reports what changed.
 
-    `on_update(room, update, origin)` is called with every effective change (origin is the local
-    `Connection` that sent it, or None for remote / server changes); `on_awareness(room, payload)`
-    with every awareness change made by a local connection.
+    `on_update(room, update, origin)` is called with every effective local change (origin is the
+    local `Connection` that sent it, or None for a server change). The room does not show a local
+    change to anyone itself: the hub journals it and then calls `deliver`, so nobody sees an
+    update that a crash could still lose. While such updates are in flight (`uncommitted`), the
+    answer to a client's sync step 1 is passed to `on_reply` to be sent after them.
+    `on_awareness(room, payload)` is called with every awareness change made by a local connection.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class Room:
         limits: Limits,
         on_update: Callable[[Room, bytes, Connection | None], None],
         on_awareness: Callable[[Room, bytes], None],
+        on_reply: Callable[[Room, Connection, bytes], None] | None = None,
         size: int = 0,
     ) -> None:
         self.doc_id = doc_id
@@ -79,6 +83,8 @@ class Room:
         self.size = size
         self._on_update = on_update
         self._on_awareness = on_awareness
+        self._on_reply = on_reply
+        self.uncommitted = 0  # local updates handed to the hub and not yet delivered
         self._nodes = doc.get("nodes", type=Map)
         doc.get("edges", type=Map)
         doc.get("meta", type=Map)
@@ -114,7 +120,11 @@ class Room:
         """Handle one binary frame. Raises ProtocolError for malformed frames or updates."""
         message = protocol.decode(frame)
         if isinstance(message, protocol.SyncStep1):
-            connection.enqueue(protocol.sync_step2(self.doc.get_update(message.state_vector)))
+            reply = protocol.sync_step2(self.doc.get_update(message.state_vector))
+            if self.uncommitted and self._on_reply is not None:
+                self._on_reply(self, connection, reply)
+            else:
+                connection.enqueue(reply)
         elif isinstance(message, protocol.SyncStep2 | protocol.SyncUpdate):
             if message.update == EMPTY_UPDATE:
                 return
@@ -164,7 +174,6 @@ class Room:
         if effective is not None:
             self.size += len(effective)
             self.version += 1
-            self._broadcast(protocol.sync_update(effective), exclude=origin)
             self._on_update(self, effective, origin)
         if refused:
             if origin is not None:
@@ -294,6 +303,10 @@ class Room:
             del self.presence[client_id]
 
     # --- fan-out to local connections -----------------------------------------------------
+
+    def deliver(self, update: bytes, *, exclude: Connection | None) -> None:
+        """Send a local update to this room's clients once it is journaled (see `on_update`)."""
+        self._broadcast(protocol.sync_update(update), exclude=exclude)
 
     def _broadcast(self, frame: bytes, *, exclude: Connection | None) -> None:
         for connection in list(self.connections.values()):

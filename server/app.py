@@ -71,7 +71,7 @@ def create_app(settings: Settings) -> Litestar:
     keys = RedisKeys(settings.redis_namespace)
     registry = registry_of(load_node_types(settings.extra_nodes))
     bus = RedisBus(redis)
-    hub = build_hub(settings, bus)
+    hub = build_hub(settings, bus, redis)
     bus.on_reconnect = hub.anti_entropy
     watch(hub)
     state = State(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from redis.asyncio import Redis
+
 from collab.fanout import RedisBus
 from collab.hub import Hub
+from collab.journal import RedisJournal
 from collab.keys import CollabKeys
 from collab.room import Limits
 from server.keys import RedisKeys
@@ -19,7 +22,7 @@ CLOSE_REMOVED = 4403
 CLOSE_GONE = 4404
 
 
-def build_hub(settings: Settings, bus: RedisBus) -> Hub:
+def build_hub(settings: Settings, bus: RedisBus, redis: Redis) -> Hub:
     keys = RedisKeys(settings.redis_namespace)
     hub: Hub
 
@@ -46,8 +49,11 @@ def build_hub(settings: Settings, bus: RedisBus) -> Hub:
         PostgresDocumentStore(),
         bus,
         CollabKeys(keys.collab_prefix()),
+        journal=RedisJournal(redis, keys.collab_prefix()),
         limits=Limits(max_nodes=settings.max_nodes, max_document_bytes=settings.max_document_bytes),
         flush_interval=settings.collab_flush_interval,
+        sweep_interval=settings.collab_sweep_interval,
+        stale_after=settings.collab_stale_after,
         unload_after=settings.collab_unload_after,
         version_every=settings.version_every,
         text_channels=lambda doc_id: [keys.runs_channel(doc_id)],

@@ -64,6 +64,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_connections_per_document: int = 300
     ws_send_queue: int = 1024
     collab_flush_interval: float = 0.5
+    collab_sweep_interval: float = 5.0
+    collab_stale_after: float = 10.0
     collab_unload_after: int = 10
     version_every: int = 600
 
@@ -75,6 +77,19 @@ def _int(minimum: int, maximum: int) -> Callable[[str], int]:
         value = int(raw)
         if not minimum <= value <= maximum:
             raise ValueError(f"an integer between {minimum} and {maximum}")
+        return value
+
+    return parse
+
+
+def _float(minimum: float, maximum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = float("nan")
+        if not minimum <= value <= maximum:
+            raise ValueError(f"a number of seconds between {minimum:g} and {maximum:g}")
         return value
 
     return parse
@@ -182,6 +197,9 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "WS_SEND_QUEUE": ("ws_send_queue", _int(8, 1_000_000)),
     "VERSION_EVERY": ("version_every", _int(10, 7 * 24 * 3600)),
     "COLLAB_UNLOAD_AFTER": ("collab_unload_after", _int(0, 3600)),
+    "COLLAB_FLUSH_INTERVAL": ("collab_flush_interval", _float(0.01, 60)),
+    "COLLAB_SWEEP_INTERVAL": ("collab_sweep_interval", _float(0.1, 3600)),
+    "COLLAB_STALE_AFTER": ("collab_stale_after", _float(1, 86_400)),
 }
 _REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
 

@@ -32,7 +32,7 @@ class WorkflowRunController(Controller):
         hub: NamedDependency[Hub],
     ) -> RunDetail:
         structlog.contextvars.bind_contextvars(workflow_id=str(access.workflow_id))
-        live_state = hub.live_state(str(access.workflow_id))
+        live_state = await hub.unstored(str(access.workflow_id))
         run_id = await runs.start(access.workflow_id, access.user, data, live_state)
         return await runs.detail(run_id)
 

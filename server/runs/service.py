@@ -102,17 +102,15 @@ class RunService:
     ) -> UUID:
         """Validate the request against the live document, plan, record and queue the run.
 
-        `live_state` is the document as an open room of this process holds it (edits not yet
-        flushed to the log); the stored document is read either way.
+        `live_state` is what the log may not hold yet (`Hub.unstored`: journaled edits of any
+        process); the stored document is read either way.
         """
         await self.limiter.hit("run-start", str(user.id), limit=self.settings.run_start_limit, window=60)
         if len(request.node_ids) > self.settings.max_nodes:
             raise Invalid(
                 f"node_ids lists {len(request.node_ids)} nodes; a workflow has at most {self.settings.max_nodes}."
             )
-        doc = await workflows.load_document(workflow_id)
-        if live_state:
-            doc.apply_update(live_state)
+        doc = await workflows.load_document(workflow_id, live_state)
         graph = document.document_graph(doc)
         known_inputs = workflow_inputs(graph)
         unknown = sorted(set(request.inputs) - known_inputs)

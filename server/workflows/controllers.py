@@ -41,9 +41,12 @@ async def _detail(
     my_role: Role,
     settings: NamedDependency[Settings],
     registry: NamedDependency[NodeRegistry],
+    hub: Hub | None = None,
 ) -> WorkflowDetail:
+    """`hub`: include edits the store may not hold yet (any process's journal)."""
+    unstored = await hub.unstored(str(workflow_id)) if hub is not None else None
     row = await service.get_workflow(workflow_id)
-    doc = await service.load_document(workflow_id)
+    doc = await service.load_document(workflow_id, unstored)
     graph = document.document_graph(doc)
     problems = document.check_graph(graph, registry, max_nodes=settings.max_nodes, max_edges=settings.max_edges)
     return WorkflowDetail(
@@ -129,8 +132,9 @@ class WorkflowController(Controller):
         access: NamedDependency[Access],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        hub: NamedDependency[Hub],
     ) -> WorkflowDetail:
-        return await _detail(access.workflow_id, access.role, settings, registry)
+        return await _detail(access.workflow_id, access.role, settings, registry, hub)
 
     @patch("/{workflow_id:uuid}", opt=EDITOR, summary="Rename a workflow")
     async def rename(
@@ -142,10 +146,13 @@ class WorkflowController(Controller):
         hub: NamedDependency[Hub],
     ) -> WorkflowDetail:
         update = await service.rename_workflow(
-            access.workflow_id, data.name.strip() or data.name, access.user.id, hub.live_state(str(access.workflow_id))
+            access.workflow_id,
+            data.name.strip() or data.name,
+            access.user.id,
+            await hub.unstored(str(access.workflow_id)),
         )
         hub.apply_server_update(str(access.workflow_id), update, stored=True)
-        return await _detail(access.workflow_id, access.role, settings, registry)
+        return await _detail(access.workflow_id, access.role, settings, registry, hub)
 
     @delete("/{workflow_id:uuid}", opt=OWNER, summary="Delete a workflow")
     async def delete_workflow(self, access: NamedDependency[Access], hub: NamedDependency[Hub]) -> None:
@@ -158,15 +165,16 @@ class WorkflowController(Controller):
         access: NamedDependency[Access],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        hub: NamedDependency[Hub],
     ) -> WorkflowDetail:
-        doc = await service.load_document(access.workflow_id)
+        doc = await service.load_document(access.workflow_id, await hub.unstored(str(access.workflow_id)))
         name = ("Copy of " + document.document_name(doc))[:200]
         workflow_id = await service.create_workflow(access.user.id, name, document.document_graph(doc), registry)
         return await _detail(workflow_id, Role.OWNER, settings, registry)
 
     @get("/{workflow_id:uuid}/export", opt=VIEWER, summary="Export a workflow as JSON")
-    async def export(self, access: NamedDependency[Access]) -> dict[str, Any]:
-        doc = await service.load_document(access.workflow_id)
+    async def export(self, access: NamedDependency[Access], hub: NamedDependency[Hub]) -> dict[str, Any]:
+        doc = await service.load_document(access.workflow_id, await hub.unstored(str(access.workflow_id)))
         return document.export_workflow(document.document_name(doc), document.document_graph(doc))
 
     @get("/{workflow_id:uuid}/members", opt=VIEWER, summary="Members of a workflow and their roles")

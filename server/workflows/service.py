@@ -50,13 +50,14 @@ async def require_role(workflow_id: UUID, user_id: UUID, needed: Role, *, not_fo
 # --- documents ---------------------------------------------------------------------------
 
 
-async def load_document(workflow_id: UUID) -> Doc[Any]:
-    """The document as stored: the snapshot plus every logged update after it."""
+async def load_document(workflow_id: UUID, unstored: bytes | None = None) -> Doc[Any]:
+    """The document as stored: the snapshot plus every logged update after it, plus `unstored`
+    (`Hub.unstored`, read before this: edits accepted but not in the log yet)."""
     try:
         parts = await PostgresDocumentStore().load(str(workflow_id))
     except DocumentGone:
         raise NotFound(NOT_FOUND) from None
-    return document.decode_state(parts[0], parts[1:])
+    return document.decode_state(parts[0], [*parts[1:], *([unstored] if unstored else [])])
 
 
 async def edit_document(
@@ -64,8 +65,8 @@ async def edit_document(
 ) -> bytes:
     """Apply `edit` to the stored document and log the resulting update.
 
-    `live_state` is the document as an open room in this process holds it, which may be a flush
-    ahead of the log; the edit is made on top of it so it also covers the newest changes.
+    `live_state` is what the log may not hold yet (`Hub.unstored`); the edit is made on top of it
+    so it also covers the newest changes.
 
     The workflow row is locked from read to write so concurrent REST edits apply one after the
     other, and the denormalised `name` column always equals the name the document ends with.

@@ -53,8 +53,7 @@ def _out(row: dict[str, Any]) -> VersionOut:
 
 
 async def _current_state(workflow_id: UUID, hub: Hub) -> bytes:
-    # An open room here may hold edits not yet flushed to the log.
-    return hub.live_state(str(workflow_id)) or (await service.load_document(workflow_id)).get_update()
+    return (await service.load_document(workflow_id, await hub.unstored(str(workflow_id)))).get_update()
 
 
 class VersionController(Controller):
@@ -108,7 +107,7 @@ class VersionController(Controller):
             access.workflow_id,
             access.user.id,
             lambda doc: document.replace_graph(doc, graph, registry),
-            live_state=hub.live_state(str(access.workflow_id)),
+            live_state=await hub.unstored(str(access.workflow_id)),
         )
         hub.apply_server_update(str(access.workflow_id), update, stored=True)
         author = await User.select(User.name).where(User.id == row["author"]).first() if row["author"] else None

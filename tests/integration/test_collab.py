@@ -79,11 +79,15 @@ async def test_two_clients_sync_and_edits_reach_postgres(team: Team, settings: S
         return texts.get("fresh") == "hello world"
 
     await eventually(stored, timeout=5)  # REST reads the durable document
-    authors = await asyncio.to_thread(
-        sql, settings.database_url, "SELECT DISTINCT author FROM document_updates WHERE workflow = $1::uuid",
-        team.workflow_id,
-    )  # fmt: skip
-    assert {str(a["author"]) for a in authors} >= {team.owner.id, team.editor.id}
+
+    async def logged_by_both() -> bool:
+        authors = await asyncio.to_thread(
+            sql, settings.database_url, "SELECT DISTINCT author FROM document_updates WHERE workflow = $1::uuid",
+            team.workflow_id,
+        )  # fmt: skip
+        return {str(a["author"]) for a in authors} >= {team.owner.id, team.editor.id}
+
+    await eventually(logged_by_both, timeout=5)  # the Postgres log, with each edit's author
     await alice.close()
     await bob.close()
 

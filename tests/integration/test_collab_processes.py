@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from pycrdt import Map
@@ -186,3 +187,38 @@ async def test_fifty_rooms_opened_at_once_on_two_fresh_processes_converge(
         assert lagging == []
         for workflow_id in workflows:
             await eventually(lambda w=workflow_id: _stored_is(settings, w, expected), timeout=5)
+
+
+async def test_edits_a_peer_received_survive_a_kill_when_nobody_reconnects(
+    shared: tuple[Settings, str, str],
+) -> None:
+    """Writer and peer on one process, which is killed before it stores anything; neither
+    client ever comes back. Everything the peer saw is in the restarted service's document."""
+    settings, workflow_id, token = shared
+    # Nothing reaches Postgres through the process's own flush before the kill.
+    settings = msgspec.structs.replace(
+        settings, collab_flush_interval=60, collab_sweep_interval=0.5, collab_stale_after=2
+    )
+    with server_process(settings) as a:
+        writer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        peer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        for i in range(100):
+            stamp(writer, f"w-{i:03d}")
+            await asyncio.sleep(0.005)
+        os.kill(a.process.pid, signal.SIGKILL)
+        a.process.wait()
+    seen = {key for key in peer.nodes.keys() if key.startswith("w-")}
+    assert len(seen) > 50  # the peer saw most of the burst before the kill
+    with server_process(settings) as b:
+        # A REST read anywhere includes them at once (the journal), ...
+        async with httpx.AsyncClient(base_url=b.url, headers={"Authorization": f"Bearer {token}"}) as http:
+            graph = (await http.get(f"/api/workflows/{workflow_id}")).json()["graph"]
+        assert seen <= {node["id"] for node in graph["nodes"]}
+        # ... and the sweep stores them in Postgres although no client reconnects.
+        await eventually(lambda: _stored_superset(settings, workflow_id, seen), timeout=10)
+    await writer.close()
+    await peer.close()
+
+
+async def _stored_superset(settings: Settings, workflow_id: str, expected: set[str]) -> bool:
+    return expected <= await stored_nodes(settings, workflow_id)

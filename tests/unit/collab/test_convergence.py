@@ -12,80 +12,15 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pycrdt import Doc, Map, TransactionEvent
+from pycrdt import Doc, Map
 
-from collab import protocol
-from collab.connection import Connection, Identity
 from collab.fanout import MemoryBus
 from collab.hub import Hub
+from collab.journal import MemoryJournal
 from collab.keys import CollabKeys
-from collab.room import Limits, Room
+from collab.room import Limits
 from collab.store import MemoryDocumentStore, load_document
-
-DOC = "doc-1"
-
-
-class Client:
-    """A Yjs client whose socket is a pair of in-memory queues."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.doc: Doc[Any] = Doc()
-        self.nodes = self.doc.get("nodes", type=Map)
-        self.room: Room | None = None
-        self.connection: Connection | None = None
-        self.hub: Hub | None = None
-        self._applying = False
-        self.doc.observe(self._changed)
-
-    # transport side, called by the connection's writer
-    async def send(self, data: bytes | str) -> None:
-        if isinstance(data, str):
-            return
-        message = protocol.decode(data)
-        if isinstance(message, protocol.SyncStep1):
-            self._to_server(protocol.sync_step2(self.doc.get_update(message.state_vector)))
-        elif isinstance(message, protocol.SyncStep2 | protocol.SyncUpdate):
-            self._applying = True
-            try:
-                self.doc.apply_update(message.update)
-            finally:
-                self._applying = False
-
-    async def close(self, code: int, reason: str) -> None:
-        pass
-
-    def _changed(self, event: TransactionEvent) -> None:
-        if not self._applying:
-            self._to_server(protocol.sync_update(event.update))
-
-    def _to_server(self, frame: bytes) -> None:
-        if self.room is not None and self.connection is not None:
-            self.room.receive(self.connection, frame)
-
-    async def connect(self, hub: Hub) -> None:
-        self.hub = hub
-        self.connection = Connection(self, Identity(self.name, self.name, True), max_queue=100_000)
-        self.writer = asyncio.create_task(self.connection.run_writer())
-        self.room = await hub.join(DOC, self.connection)
-        self._to_server(protocol.sync_step1(self.doc.get_state()))
-
-    async def disconnect(self) -> None:
-        if self.room is None or self.connection is None or self.hub is None:
-            return
-        self.hub.leave(self.room, self.connection)
-        self.connection.shut(1000, "bye")
-        await self.writer
-        self.room = self.connection = None
-
-    def state(self) -> dict[str, Any]:
-        return self.nodes.to_py() or {}
-
-
-async def settle() -> None:
-    for _ in range(30):
-        await asyncio.sleep(0)
-
+from tests.unit.collab.memory_client import DOC, Client, settle
 
 operation = st.one_of(
     st.tuples(st.just("edit"), st.integers(0, 4), st.sampled_from("abcdefgh"), st.integers(0, 99)),
@@ -101,7 +36,8 @@ async def scenario(clients_count: int, operations: list[tuple[str, int, str, int
     store = MemoryDocumentStore()
     store.create(DOC)
     keys = CollabKeys("test")
-    hubs = [Hub(store, bus.attach(), keys, limits=Limits(), unload_after=3600) for _ in range(2)]
+    journal = MemoryJournal(bus.attach())  # one Redis for both processes
+    hubs = [Hub(store, bus.attach(), keys, journal=journal, limits=Limits(), unload_after=3600) for _ in range(2)]
     clients = [Client(f"c{i}") for i in range(clients_count)]
     for i, client in enumerate(clients):
         await client.connect(hubs[i % 2])
@@ -154,7 +90,11 @@ def test_active_documents_get_automatic_versions() -> None:
     async def run() -> MemoryDocumentStore:
         store = MemoryDocumentStore()
         store.create(DOC)
-        hub = Hub(store, MemoryBus().attach(), CollabKeys("t"), version_every=0.0, unload_after=3600)
+        bus = MemoryBus()
+        hub = Hub(
+            store, bus.attach(), CollabKeys("t"), journal=MemoryJournal(bus.attach()), version_every=0.0,
+            unload_after=3600,
+        )  # fmt: skip
         client = Client("c")
         await client.connect(hub)
         await hub.flush()  # nothing edited yet: no version

@@ -1,0 +1,68 @@
+"""The Redis journal on a real Redis: append and publish in one step, read, release, sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from redis.asyncio import Redis
+
+from collab.journal import Append, RedisJournal
+from tests.support import ServiceUrls
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_append_publishes_after_journaling_and_release_forgets(services: ServiceUrls) -> None:
+    redis = Redis.from_url(services.redis_url)
+    prefix = f"{services.namespace}:journal-test-{time.monotonic_ns()}"
+    journal = RedisJournal(redis, prefix)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(f"{prefix}:chan")
+    try:
+        ids = await journal.append(
+            [
+                Append("d1", b"\x01\x02", "user-1", f"{prefix}:chan", b"HDR"),
+                Append("d1", b"\x03", None),
+                Append("d2", b"\x04", None),
+            ]
+        )
+        assert len(ids) == 3 and ids[0] < ids[1]
+        messages = [await pubsub.get_message(timeout=0.5) for _ in range(4)]
+        assert [m["data"] for m in messages if m] == [b"HDR\x01\x02"]  # only the one with a channel
+        assert await journal.read("d1") == [(ids[0], b"\x01\x02", "user-1"), (ids[1], b"\x03", None)]
+        assert await journal.stale(60) == {}  # nothing is old yet
+        await asyncio.sleep(1.1)
+        stale = await journal.stale(1)
+        assert set(stale) == {"d1", "d2"}
+        assert await journal.stale(1) == {}  # each document goes to one sweeper at a time
+        await journal.release("d1", ids[:2])
+        await journal.release("d2", ids[2:])
+        assert await journal.read("d1") == [] and await journal.read("d2") == []
+        assert await redis.zcard(f"{prefix}:journal") == 0  # the index forgets empty documents
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await redis.aclose()
+
+
+async def test_the_index_moves_on_when_only_young_entries_remain(services: ServiceUrls) -> None:
+    redis = Redis.from_url(services.redis_url)
+    prefix = f"{services.namespace}:journal-test-{time.monotonic_ns()}"
+    journal = RedisJournal(redis, prefix)
+    try:
+        (old,) = await journal.append([Append("d", b"\x01", None)])
+        await asyncio.sleep(1.1)
+        await journal.release("d", [old])
+        await journal.append([Append("d", b"\x02", None)])  # a live writer keeps going
+        await redis.delete(f"{prefix}:journal-sweep:d")
+        assert await journal.stale(1) == {}
+        score = await redis.zscore(f"{prefix}:journal", "d")
+        assert score is not None and score > time.time() - 1
+    finally:
+        await redis.aclose()
