@@ -28,6 +28,7 @@ from server.accounts.auth import AuthMiddleware
 from server.accounts.controllers import AuthController, TokenController
 from server.accounts.sessions import SessionStore
 from server.collaboration import build_hub
+from server.connection_limits import ConnectionLimits
 from server.errors import problem_details_plugin
 from server.http_rules import enforce_request_rules
 from server.keys import RedisKeys
@@ -74,6 +75,12 @@ def create_app(settings: Settings) -> Litestar:
     hub = build_hub(settings, bus, redis)
     bus.on_reconnect = hub.anti_entropy
     watch(hub)
+    connection_limits = ConnectionLimits(
+        redis,
+        keys,
+        per_user=settings.max_connections_per_user,
+        per_workflow=settings.max_connections_per_document,
+    )
     state = State(
         {
             "settings": settings,
@@ -83,6 +90,7 @@ def create_app(settings: Settings) -> Litestar:
             "limiter": RateLimiter(redis, keys),
             "registry": registry,
             "hub": hub,
+            "connection_limits": connection_limits,
         }
     )
 
@@ -98,6 +106,7 @@ def create_app(settings: Settings) -> Litestar:
         )
         await bus.start()
         await hub.start()
+        await connection_limits.start()
         # Everything allocated at start-up lives as long as the process: keep it out of the
         # collector's full passes, which otherwise show up as multi-millisecond fan-out stalls.
         gc.collect()
@@ -109,6 +118,7 @@ def create_app(settings: Settings) -> Litestar:
                 for connection in list(room.connections.values()):
                     connection.shut(1012, "server restarting")
             await hub.stop()
+            await connection_limits.stop()
             await bus.stop()
             await engine.close_connection_pool()
             await redis.aclose()

@@ -39,6 +39,13 @@ class RedisKeys:
     def arq_job_prefix(self) -> str:
         return "arq:job:"
 
+    def connections_of_user(self, user_id: str) -> str:
+        """Open WebSockets of a user on every web process (sorted set, see connection_limits)."""
+        return f"{self.namespace}:ws-user:{user_id}"
+
+    def connections_of_workflow(self, workflow_id: str) -> str:
+        return f"{self.namespace}:ws-workflow:{workflow_id}"
+
     def collab_prefix(self) -> str:
         return f"{self.namespace}:collab"
 

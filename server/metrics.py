@@ -35,6 +35,8 @@ class CollabCollector(Collector):
             ("galaxy_collab_updates_stored", "updates_stored", "Document updates written to the log."),
             ("galaxy_collab_remote_updates", "remote_updates", "Document updates received from other processes."),
             ("galaxy_ws_slow_clients_dropped", "slow_clients_dropped", "Connections closed for not keeping up."),
+            ("galaxy_collab_journal_failures", "journal_failures", "Updates shown without a journal entry."),
+            ("galaxy_collab_journal_recovered", "journal_recovered", "Journaled updates stored by the sweep."),
         ):
             yield CounterMetricFamily(name, text, value=sum(getattr(h.metrics, attribute) for h in hubs))
 

@@ -25,6 +25,7 @@ from collab.protocol import ProtocolError
 from collab.store import DocumentGone
 from server.accounts import service as accounts
 from server.accounts.sessions import SESSION_COOKIE, SessionStore
+from server.connection_limits import ConnectionLimits, Refusal
 from server.settings import Settings
 from server.tables import ROLE_RANK, Role
 from server.workflows.service import role_of
@@ -81,8 +82,10 @@ async def _identify(socket: WebSocket[Any, Any, Any], settings: Settings) -> tup
     return None, "sign in, or pass ?token=<API token>"
 
 
-def _local_count(hub: Hub, user_id: str) -> int:
-    return sum(1 for room in hub.rooms.values() for c in room.connections.values() if c.identity.user_id == user_id)
+_REFUSALS = {
+    Refusal.USER: "too many open connections for this user",
+    Refusal.WORKFLOW: "too many people on this workflow right now",
+}
 
 
 @websocket("/ws/workflows/{workflow_id:str}", opt={"exclude_from_auth": True})
@@ -105,18 +108,17 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
         await socket.close(CLOSE_NOT_FOUND, "no such workflow, or you are not a member of it")
         return
     user_id = str(user["id"])
-    if _local_count(hub, user_id) >= settings.max_connections_per_user:
-        await socket.close(CLOSE_TRY_AGAIN, "too many open connections for this user")
-        return
-    room = hub.rooms.get(workflow_id)
-    if room is not None and len(room.connections) >= settings.max_connections_per_document:
-        await socket.close(CLOSE_TRY_AGAIN, "too many people on this workflow right now")
-        return
     identity = Identity(user_id=user_id, name=user["name"], can_write=ROLE_RANK[role] >= ROLE_RANK[Role.EDITOR])
     connection = hub.connect(LitestarTransport(socket), identity)
+    limits: ConnectionLimits = socket.app.state.connection_limits
+    refusal = await limits.acquire(user_id, workflow_id, connection.id)
+    if refusal is not None:
+        await socket.close(CLOSE_TRY_AGAIN, _REFUSALS[refusal])
+        return
     try:
         room = await hub.join(workflow_id, connection)
     except DocumentGone:
+        await limits.release(connection.id)
         await socket.close(CLOSE_NOT_FOUND, "no such workflow")
         return
     structlog.contextvars.bind_contextvars(workflow_id=workflow_id, user_id=user_id)
@@ -128,6 +130,7 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
         await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.leave(room, connection)
+        await limits.release(connection.id)
         connection.shut(connection.close_code or 1000, "bye")
         reader.cancel()
         with contextlib.suppress(BaseException):

@@ -222,3 +222,33 @@ async def test_edits_a_peer_received_survive_a_kill_when_nobody_reconnects(
 
 async def _stored_superset(settings: Settings, workflow_id: str, expected: set[str]) -> bool:
     return expected <= await stored_nodes(settings, workflow_id)
+
+
+async def test_connection_caps_count_every_process(settings: Settings, new_user: Callable[..., User]) -> None:
+    owner, guest = new_user("caps-owner"), new_user("caps-guest")
+    workflow_id = owner.create_workflow()["id"]
+    owner.share(workflow_id, guest, "editor")
+    owner_token = owner.http.post("/api/tokens", json={"name": "ws"}).json()["token"]
+    guest_token = guest.http.post("/api/tokens", json={"name": "ws"}).json()["token"]
+    settings = msgspec.structs.replace(settings, max_connections_per_user=3, max_connections_per_document=4)
+    with server_process(settings) as a, server_process(settings) as b:
+
+        async def open_(server: ServerProcess, token: str) -> YClient:
+            return await YClient(ws_url(server, workflow_id, token)).connect()
+
+        mine = [await (await open_(server, owner_token)).wait_synced() for server in (a, b, a)]
+        # The owner's fourth socket is refused on either process.
+        for server in (a, b):
+            extra = await open_(server, owner_token)
+            assert await extra.wait_closed() == 1013
+            assert extra.close_reason == "too many open connections for this user"
+        # The workflow's fifth socket is refused, whoever opens it.
+        guest_socket = await (await open_(b, guest_token)).wait_synced()
+        fifth = await open_(a, guest_token)
+        assert await fifth.wait_closed() == 1013
+        assert fifth.close_reason == "too many people on this workflow right now"
+        # A closed socket frees its slot at once, on the other process too.
+        await mine[1].close()
+        again = await (await open_(a, owner_token)).wait_synced()
+        for client in [*mine, guest_socket, again]:
+            await client.close()
