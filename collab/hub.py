@@ -46,6 +46,7 @@ KIND_SYNC = b"S"
 KIND_HELLO = b"H"  # a state announcement that asks every process holding the room to announce back
 KIND_CONTROL = b"C"
 SENDER_BYTES = 16
+JOURNAL_TIMEOUT = 2.0  # seconds an append may take before updates are shown without it
 SYNC_SLICES = 8
 
 
@@ -60,6 +61,12 @@ class HubMetrics:
     journal_failures: int = 0  # appends that failed (updates shown without journaling)
     journal_recovered: int = 0  # updates stored by the sweep for a process that did not
     observe_fanout: Callable[[float], None] | None = None  # seconds from publish to apply elsewhere
+
+
+def _set_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
 
 
 @dataclass
@@ -83,6 +90,7 @@ class _Slot:
     stored_since_compaction: int = 0
     last_version: float = field(default_factory=time.monotonic)
     active_since_version: bool = False
+    settled: asyncio.Event = field(default_factory=_set_event)  # no update of the room in the journal's way
 
 
 def delete_set_digest(doc: Doc[Any]) -> bytes:
@@ -259,7 +267,7 @@ class Hub:
             if slot is not None:
                 slot.unload = None
             return
-        await self._drained.wait()
+        await slot.settled.wait()  # its last updates are on their way through the journal
         await self._store_pending([doc_id])
         with contextlib.suppress(DocumentGone):
             await self._reconcile(doc_id, slot.room)
@@ -281,10 +289,12 @@ class Hub:
         return time.monotonic() - slot.peer_seen < self.sync_interval * 3
 
     def _local_update(self, room: Room, update: bytes, origin: Connection | None) -> None:
-        if room.doc_id not in self._slots:
+        slot = self._slots.get(room.doc_id)
+        if slot is None:
             return
         self.metrics.updates_applied += 1
         room.uncommitted += 1
+        slot.settled.clear()
         self._queue(_Outgoing(room.doc_id, update, origin.identity.user_id if origin else None, origin))
 
     def _reply_after_commit(self, room: Room, connection: Connection, frame: bytes) -> None:
@@ -324,7 +334,7 @@ class Hub:
                 )  # fmt: skip
         entry_ids: list[str | None]
         try:
-            entry_ids = list(await self.journal.append(appends))
+            entry_ids = list(await asyncio.wait_for(self.journal.append(appends), JOURNAL_TIMEOUT))
         except Exception as err:
             # Without the journal, an update is as durable as the next flush makes it; showing
             # it beats refusing every edit while Redis is away (pub/sub is down then as well).
@@ -345,6 +355,8 @@ class Hub:
                 await self.store.append_many({item.doc_id: [(item.update, item.author)]})
                 continue
             slot.room.uncommitted -= 1
+            if not slot.room.uncommitted:
+                slot.settled.set()
             slot.pending.append((item.update, item.author, entry_id))
             slot.active_since_version = True
             slot.room.deliver(item.update, exclude=item.origin)
