@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -28,7 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycrdt import Doc, merge_updates
+from pycrdt import merge_updates
 
 from collab import protocol
 from collab.connection import Connection
@@ -37,6 +36,7 @@ from collab.journal import Append, Journal
 from collab.keys import CollabKeys
 from collab.room import Limits, Room
 from collab.store import DocumentGone, DocumentStore, load_document
+from collab.updates import delete_set_digest
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class HubMetrics:
     slow_clients_dropped: int = 0
     journal_failures: int = 0  # appends that failed (updates shown without journaling)
     journal_recovered: int = 0  # updates stored by the sweep for a process that did not
+    unreadable_updates: int = 0  # remote updates the ordering guard could not read
     observe_fanout: Callable[[float], None] | None = None  # seconds from publish to apply elsewhere
 
 
@@ -91,23 +92,6 @@ class _Slot:
     last_version: float = field(default_factory=time.monotonic)
     active_since_version: bool = False
     settled: asyncio.Event = field(default_factory=_set_event)  # no update of the room in the journal's way
-
-
-def delete_set_digest(doc: Doc[Any]) -> bytes:
-    """A digest of the delete set (which a state vector does not reflect), order-independent."""
-    encoded = doc.get_update(doc.get_state())
-    reader = protocol.Reader(encoded)
-    try:
-        if reader.var_uint() != 0:
-            return hashlib.sha1(encoded).digest()
-        ranges = []
-        for _ in range(reader.var_uint()):
-            client = reader.var_uint()
-            for _ in range(reader.var_uint()):
-                ranges.append((client, reader.var_uint(), reader.var_uint()))
-    except protocol.ProtocolError:
-        return hashlib.sha1(encoded).digest()
-    return hashlib.sha1(repr(sorted(ranges)).encode()).digest()
 
 
 class Hub:
@@ -204,6 +188,9 @@ class Hub:
     def _count_slow(self) -> None:
         self.metrics.slow_clients_dropped += 1
 
+    def _count_unreadable(self) -> None:
+        self.metrics.unreadable_updates += 1
+
     async def join(self, doc_id: str, connection: Connection) -> Room:
         """Open (or reuse) the room and add the connection. Raises DocumentGone."""
         slot = self._slots.get(doc_id)
@@ -247,7 +234,7 @@ class Hub:
         doc = load_document(parts)
         room = Room(
             doc_id, doc, limits=self.limits, on_update=self._local_update, on_awareness=self._local_awareness,
-            on_reply=self._reply_after_commit, size=sum(len(p) for p in parts),
+            on_reply=self._reply_after_commit, on_unreadable=self._count_unreadable, size=sum(len(p) for p in parts),
         )  # fmt: skip
         slot = _Slot(room)
         self._slots[doc_id] = slot

@@ -7,6 +7,7 @@ and a connection that cannot keep up is closed rather than buffered without boun
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from typing import Any
 
 from pycrdt import Doc, Map, TransactionEvent, merge_updates
 
-from collab import protocol
+from collab import protocol, updates
 from collab.connection import Connection
+
+log = logging.getLogger(__name__)
 
 EMPTY_UPDATE = b"\x00\x00"
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
@@ -73,6 +76,7 @@ class Room:
         on_update: Callable[[Room, bytes, Connection | None], None],
         on_awareness: Callable[[Room, bytes], None],
         on_reply: Callable[[Room, Connection, bytes], None] | None = None,
+        on_unreadable: Callable[[], None] = lambda: None,
         size: int = 0,
     ) -> None:
         self.doc_id = doc_id
@@ -84,6 +88,7 @@ class Room:
         self._on_update = on_update
         self._on_awareness = on_awareness
         self._on_reply = on_reply
+        self._on_unreadable = on_unreadable  # a remote update the ordering guard could not read
         self.uncommitted = 0  # local updates handed to the hub and not yet delivered
         self._nodes = doc.get("nodes", type=Map)
         doc.get("edges", type=Map)
@@ -152,6 +157,7 @@ class Room:
                 f"document size limit: this workflow is at its {self.limits.max_document_bytes} byte limit; "
                 "the change was not saved"
             )
+        updates.check_update(update)  # before yrs allocates anything for what it claims
         self._captured.clear()
         self._added_nodes.clear()
         try:
@@ -191,7 +197,15 @@ class Room:
         """
         if self.held:
             update = merge_updates(update, *self.held)
-        if protocol.has_gap(update, protocol.decode_state_vector(self.doc.get_state())):
+        try:
+            gap = updates.has_gap(update, protocol.decode_state_vector(self.doc.get_state()))
+        except protocol.ProtocolError as err:
+            # Another process accepted it, so yrs can read it; without the guard it may integrate
+            # out of order, which is worth knowing about.
+            log.warning("remote_update_unreadable", extra={"doc_id": self.doc_id, "error": str(err)})
+            self._on_unreadable()
+            gap = False
+        if gap:
             self.held = [update]
             self.wants_sync = True
             if len(update) > self.limits.max_document_bytes:

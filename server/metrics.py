@@ -37,6 +37,11 @@ class CollabCollector(Collector):
             ("galaxy_ws_slow_clients_dropped", "slow_clients_dropped", "Connections closed for not keeping up."),
             ("galaxy_collab_journal_failures", "journal_failures", "Updates shown without a journal entry."),
             ("galaxy_collab_journal_recovered", "journal_recovered", "Journaled updates stored by the sweep."),
+            (
+                "galaxy_collab_unreadable_updates",
+                "unreadable_updates",
+                "Remote updates the order guard could not read.",
+            ),
         ):
             yield CounterMetricFamily(name, text, value=sum(getattr(h.metrics, attribute) for h in hubs))
 
