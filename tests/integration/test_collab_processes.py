@@ -252,3 +252,35 @@ async def test_connection_caps_count_every_process(settings: Settings, new_user:
         again = await (await open_(a, owner_token)).wait_synced()
         for client in [*mine, guest_socket, again]:
             await client.close()
+
+
+async def test_an_edit_is_in_every_read_at_once_whichever_process_serves_it(
+    shared: tuple[Settings, str, str],
+) -> None:
+    """Export, duplicate, rename and a run started right after an edit include it, even on the other process
+    (the edit is in the journal before anyone sees it; REST reads add the journal)."""
+    settings, workflow_id, token = shared
+    settings = msgspec.structs.replace(settings, collab_flush_interval=30)  # the log lags far behind
+    with server_process(settings) as a, server_process(settings) as b:
+        writer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        peer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        async with httpx.AsyncClient(base_url=b.url, headers={"Authorization": f"Bearer {token}"}) as http:
+            for i in range(5):
+                stamp(writer, f"quick-{i}")
+                await eventually(lambda i=i: f"quick-{i}" in peer.nodes)  # seen by someone: journaled
+                exported = (await http.get(f"/api/workflows/{workflow_id}/export")).json()
+                assert f"quick-{i}" in {n["id"] for n in exported["nodes"]}
+            copy = (await http.post(f"/api/workflows/{workflow_id}/duplicate", json={})).json()
+            assert {f"quick-{i}" for i in range(5)} <= {n["id"] for n in copy["graph"]["nodes"]}
+            renamed = (await http.patch(f"/api/workflows/{workflow_id}", json={"name": "Renamed"})).json()
+            assert {f"quick-{i}" for i in range(5)} <= {n["id"] for n in renamed["graph"]["nodes"]}
+            stamp(writer, "just-now")
+            await eventually(lambda: "just-now" in peer.nodes)
+            started = await http.post(
+                f"/api/workflows/{workflow_id}/runs", json={"scope": "single", "node_ids": ["just-now"]}
+            )
+            assert started.status_code == 202, started.text
+            run = (await http.get(f"/api/runs/{started.json()['id']}")).json()
+            assert [n["node_id"] for n in run["nodes"]] == ["just-now"]
+        await writer.close()
+        await peer.close()
