@@ -1,1 +1,1 @@
-"""Live collaboration library: y-websocket protocol, rooms, Redis fan-out (pycrdt, anyio, redis)."""
+"""Live collaboration library: y-websocket protocol, rooms, Redis fan-out (pycrdt, asyncio, redis)."""

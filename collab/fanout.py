@@ -1,173 +1,185 @@
-"""Messages between web processes: a pub/sub bus (Redis, or in memory for tests).
+"""Between the web processes that hold the same document: the message format, who else holds
+the document, and anti-entropy.
 
-Redis pub/sub delivers at most once and forgets subscriptions when the connection drops, so
-`RedisBus` reconnects with back-off, subscribes again, and then calls `on_reconnect` so that
-rooms can run an anti-entropy round for whatever was lost meanwhile.
+A bus message is `kind (1 byte) + sender process id (16) + send time (24, hex float) + payload`;
+a process ignores its own. Kinds: `U` update, `A` awareness, `S` state announcement (state
+vector + delete-set digest), `H` hello (an announcement from a process that just opened the
+room, which every holder answers at once), `C` control (access changes).
+
+- Updates are published only while another process is known to hold the document: every
+  process announces each room every `sync_interval` (rooms take turns, a slice per tick).
+- A process that has more than an announcement shows answers with the difference; one that
+  has less asks (a probe, at most a few per second). Updates that Redis dropped heal this way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from collab import protocol
+from collab.bus import Bus
+from collab.keys import CollabKeys
+from collab.metrics import HubMetrics
+from collab.room import Room
+from collab.updates import delete_set_digest
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[bytes], None]
+KIND_UPDATE = b"U"
+KIND_AWARENESS = b"A"
+KIND_SYNC = b"S"
+KIND_HELLO = b"H"
+KIND_CONTROL = b"C"
+SENDER_BYTES = 16
+STAMP_BYTES = 24
+HEADER_BYTES = 1 + SENDER_BYTES + STAMP_BYTES
+SYNC_SLICES = 8
+
+ControlHandler = Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]]
 
 
-class Bus(Protocol):
-    """Publish/subscribe between the processes serving the same documents."""
+class Fanout:
+    """This process's side of the conversation about its open documents."""
 
-    async def subscribe(self, channel: str, handler: Handler) -> None:
-        """Deliver every later message on `channel` to `handler` (called on the event loop)."""
-        ...
+    def __init__(
+        self,
+        bus: Bus,
+        keys: CollabKeys,
+        process_id: bytes,
+        metrics: HubMetrics,
+        *,
+        sync_interval: float = 2.0,
+        on_control: ControlHandler | None = None,
+    ) -> None:
+        self.bus = bus
+        self.keys = keys
+        self.process_id = process_id
+        self.metrics = metrics
+        self.sync_interval = sync_interval
+        self.on_control = on_control
+        self._peer_seen: dict[str, float] = {}  # when another process last spoke about a document
+        self._digests: dict[str, tuple[int, bytes]] = {}
+        self._last_probe: dict[str, float] = {}
+        self._tick = 0
 
-    async def unsubscribe(self, channel: str) -> None: ...
+    def forget(self, doc_id: str) -> None:
+        for table in (self._peer_seen, self._digests, self._last_probe):
+            table.pop(doc_id, None)
 
-    async def publish(self, channel: str, message: bytes) -> None:
-        """Send `message` to every subscriber of `channel`, this process included."""
-        ...
+    def has_peers(self, doc_id: str) -> bool:
+        """Another process has this document open (it announces itself every sync interval)."""
+        return time.monotonic() - self._peer_seen.get(doc_id, 0.0) < self.sync_interval * 3
 
+    # --- sending ---------------------------------------------------------------------------
 
-class MemoryBus:
-    """In-process twin of RedisBus: several hubs on one MemoryBus behave like several processes."""
+    def header(self, kind: bytes) -> bytes:
+        return kind + self.process_id + time.time().hex().encode().ljust(STAMP_BYTES)
 
-    def __init__(self) -> None:
-        self.subscribers: dict[str, list[Handler]] = {}
-        self.drop_next = 0  # tests: lose this many messages, as Redis may
+    async def publish(self, doc_id: str, kind: bytes, payload: bytes) -> None:
+        await self.bus.publish(self.keys.document_channel(doc_id), self.header(kind) + payload)
 
-    def attach(self) -> MemoryBusClient:
-        return MemoryBusClient(self)
+    def send(self, doc_id: str, kind: bytes, payload: bytes) -> None:
+        """Publish without waiting (from synchronous code); failures are logged."""
+        task = asyncio.get_running_loop().create_task(self.publish(doc_id, kind, payload))
+        task.add_done_callback(log_failure)
 
-    def deliver(self, channel: str, message: bytes) -> None:
-        if self.drop_next:
-            self.drop_next -= 1
+    async def hello(self, room: Room) -> None:
+        await self.publish(room.doc_id, KIND_HELLO, self.sync_payload(room))
+
+    # --- receiving -------------------------------------------------------------------------
+
+    def receive(self, room: Room, message: bytes) -> None:
+        """A message from the document's channel (any process, this one included)."""
+        kind, sender = message[:1], message[1 : 1 + SENDER_BYTES]
+        if sender == self.process_id:
             return
-        for handler in list(self.subscribers.get(channel, [])):
-            handler(message)
+        doc_id, payload = room.doc_id, message[HEADER_BYTES:]
+        self._peer_seen[doc_id] = time.monotonic()
+        if kind == KIND_UPDATE:
+            self.metrics.remote_updates += 1
+            if self.metrics.observe_fanout is not None:
+                with contextlib.suppress(ValueError):
+                    sent = float.fromhex(message[1 + SENDER_BYTES : HEADER_BYTES].decode().strip())
+                    self.metrics.observe_fanout(time.time() - sent)
+            room.apply_remote(payload)
+            if room.wants_sync:
+                self.probe(room)
+        elif kind == KIND_AWARENESS:
+            room.apply_remote_awareness(payload)
+        elif kind == KIND_SYNC:
+            self.answer_sync(room, payload)
+        elif kind == KIND_HELLO:
+            # A process just opened the room: make sure it knows about us at once, or it would
+            # not publish its clients' updates until our next periodic announcement.
+            if not self.answer_sync(room, payload):
+                self.send(doc_id, KIND_SYNC, self.sync_payload(room))
+        elif kind == KIND_CONTROL and self.on_control is not None:
+            task = asyncio.get_running_loop().create_task(self.on_control(doc_id, json.loads(payload)))
+            task.add_done_callback(log_failure)
 
+    # --- anti-entropy ----------------------------------------------------------------------
 
-class MemoryBusClient:
-    def __init__(self, bus: MemoryBus) -> None:
-        self._bus = bus
-        self._handlers: dict[str, Handler] = {}
+    def _digest(self, room: Room) -> bytes:
+        cached = self._digests.get(room.doc_id)
+        if cached is None or cached[0] != room.version:
+            cached = (room.version, delete_set_digest(room.doc))
+            self._digests[room.doc_id] = cached
+        return cached[1]
 
-    async def subscribe(self, channel: str, handler: Handler) -> None:
-        await self.unsubscribe(channel)
-        self._handlers[channel] = handler
-        self._bus.subscribers.setdefault(channel, []).append(handler)
+    def sync_payload(self, room: Room) -> bytes:
+        return protocol.var_bytes(room.doc.get_state()) + self._digest(room)
 
-    async def unsubscribe(self, channel: str) -> None:
-        handler = self._handlers.pop(channel, None)
-        if handler is not None:
-            self._bus.subscribers[channel].remove(handler)
-
-    async def publish(self, channel: str, message: bytes) -> None:
-        self._bus.deliver(channel, message)
-
-
-class RedisBus:
-    """One pub/sub connection per process, shared by every room and run-event relay."""
-
-    def __init__(self, redis: Redis, *, on_reconnect: Callable[[], Awaitable[None]] | None = None) -> None:
-        self._redis = redis
-        self._handlers: dict[str, Handler] = {}
-        self._pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        self._reader: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
-        # One (un)subscribe at a time: redis-py's PubSub opens its connection lazily, and
-        # concurrent first subscribes would each open one and keep only the last, leaving the
-        # channels subscribed on the others deaf.
-        self._subscribing = asyncio.Lock()
-        self.on_reconnect = on_reconnect
-        self.connected = False
-
-    async def start(self) -> None:
-        self._reader = asyncio.create_task(self._read_forever(), name="redis-bus-reader")
-
-    async def stop(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def subscribe(self, channel: str, handler: Handler) -> None:
-        self._handlers[channel] = handler
-        async with self._subscribing:
-            try:
-                await self._pubsub.subscribe(channel)
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                log.warning("redis_subscribe_deferred", extra={"channel": channel})  # resubscribed on reconnect
-        self._changed.set()
-
-    async def unsubscribe(self, channel: str) -> None:
-        self._handlers.pop(channel, None)
-        async with self._subscribing:
-            with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
-                await self._pubsub.unsubscribe(channel)
-
-    async def publish(self, channel: str, message: bytes) -> None:
+    def answer_sync(self, room: Room, payload: bytes) -> bool:
+        """Send the difference to a process that is behind, probe one that is ahead; True when
+        something was sent."""
+        reader = protocol.Reader(payload)
         try:
-            await self._redis.publish(channel, message)
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            # At most once, like pub/sub itself: anti-entropy repairs it after the reconnect.
-            log.warning("redis_publish_failed", extra={"channel": channel})
+            their_state = reader.var_bytes()
+            theirs = protocol.decode_state_vector(their_state)
+        except protocol.ProtocolError:
+            return False
+        their_digest = payload[reader.pos :]
+        mine = protocol.decode_state_vector(room.doc.get_state())
+        sent = False
+        if protocol.is_behind(theirs, mine) or (their_digest and their_digest != self._digest(room)):
+            self.send(room.doc_id, KIND_UPDATE, room.doc.get_update(their_state))
+            sent = True
+        if protocol.is_behind(mine, theirs):
+            sent = self.probe(room) or sent
+        return sent
 
-    async def _read_forever(self) -> None:
-        delay = 0.1
-        broken = False
-        while True:
-            try:
-                if broken:
-                    await self._resubscribe()
-                    broken, delay = False, 0.1
-                    if self.on_reconnect is not None:
-                        await self._run_hook(self.on_reconnect)
-                if not self._pubsub.subscribed:
-                    await self._changed.wait()
-                    self._changed.clear()
-                    continue
-                message = await self._pubsub.get_message(timeout=1.0)
-                self.connected = True
-                if message is None or message.get("type") != "message":
-                    continue
-                channel = message["channel"]
-                handler = self._handlers.get(channel.decode() if isinstance(channel, bytes) else channel)
-                if handler is not None:
-                    try:
-                        handler(message["data"])
-                    except Exception:
-                        log.exception("bus_handler_failed")
-            except asyncio.CancelledError:
-                raise
-            except (RedisConnectionError, RedisTimeoutError, OSError):
-                self.connected, broken = False, True
-                log.warning("redis_bus_disconnected; retrying in %.1fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+    def probe(self, room: Room) -> bool:
+        """Ask the other processes for what this room lacks (at most a few times a second)."""
+        now = time.monotonic()
+        if now - self._last_probe.get(room.doc_id, 0.0) > min(0.25, self.sync_interval / 4):
+            self._last_probe[room.doc_id] = now
+            self.send(room.doc_id, KIND_SYNC, self.sync_payload(room))
+            return True
+        return False
 
-    async def _resubscribe(self) -> None:
-        """A fresh pub/sub connection with every current subscription; raises while Redis is down."""
-        async with self._subscribing:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-            self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            if self._handlers:
-                await self._pubsub.subscribe(*self._handlers)
-        self.connected = True
+    async def announce(self, room: Room) -> None:
+        room.expire_presence()
+        if self.has_peers(room.doc_id):
+            payload = self.sync_payload(room)
+        else:  # nobody to compare delete sets with: a cheap "I have this open" is enough
+            payload = protocol.var_bytes(room.doc.get_state())
+        await self.publish(room.doc_id, KIND_SYNC, payload)
 
-    @staticmethod
-    async def _run_hook(hook: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await hook()
-        except Exception:
-            log.exception("bus_reconnect_hook_failed")
+    async def announce_slice(self, rooms: dict[str, Room]) -> None:
+        """Announce the rooms whose turn it is. Rooms take turns, a slice per tick, so a process
+        with many rooms never spends one long burst on announcements while clients wait."""
+        self._tick = (self._tick + 1) % SYNC_SLICES
+        for doc_id, room in list(rooms.items()):
+            if hash(doc_id) % SYNC_SLICES == self._tick:
+                await self.announce(room)
+
+
+def log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("hub_task_failed", exc_info=task.exception())

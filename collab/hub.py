@@ -23,45 +23,26 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pycrdt import merge_updates
 
 from collab import protocol
+from collab.bus import Bus
 from collab.connection import Connection
-from collab.fanout import Bus
+from collab.fanout import KIND_AWARENESS, KIND_CONTROL, KIND_UPDATE, SYNC_SLICES, ControlHandler, Fanout, log_failure
 from collab.journal import Append, Journal
 from collab.keys import CollabKeys
+from collab.metrics import HubMetrics
 from collab.room import Limits, Room
 from collab.store import DocumentGone, DocumentStore, load_document
 from collab.updates import delete_set_digest
 
 log = logging.getLogger(__name__)
 
-KIND_UPDATE = b"U"
-KIND_AWARENESS = b"A"
-KIND_SYNC = b"S"
-KIND_HELLO = b"H"  # a state announcement that asks every process holding the room to announce back
-KIND_CONTROL = b"C"
-SENDER_BYTES = 16
 JOURNAL_TIMEOUT = 2.0  # seconds an append may take before updates are shown without it
-SYNC_SLICES = 8
-
-
-@dataclass
-class HubMetrics:
-    """Counters the server exposes to Prometheus (the library stays free of it)."""
-
-    updates_applied: int = 0
-    updates_stored: int = 0
-    remote_updates: int = 0
-    slow_clients_dropped: int = 0
-    journal_failures: int = 0  # appends that failed (updates shown without journaling)
-    journal_recovered: int = 0  # updates stored by the sweep for a process that did not
-    unreadable_updates: int = 0  # remote updates the ordering guard could not read
-    observe_fanout: Callable[[float], None] | None = None  # seconds from publish to apply elsewhere
 
 
 def _set_event() -> asyncio.Event:
@@ -85,8 +66,6 @@ class _Outgoing:
 class _Slot:
     room: Room
     pending: list[tuple[bytes, str | None, str | None]] = field(default_factory=list)  # update, author, entry
-    peer_seen: float = 0.0  # when another process last spoke about this document
-    digest: tuple[int, bytes] = (-1, b"")
     unload: asyncio.TimerHandle | None = None
     stored_since_compaction: int = 0
     last_version: float = field(default_factory=time.monotonic)
@@ -113,7 +92,7 @@ class Hub:
         sweep_interval: float = 5.0,
         stale_after: float = 10.0,
         text_channels: Callable[[str], list[str]] | None = None,
-        on_control: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]] | None = None,
+        on_control: ControlHandler | None = None,
         max_connection_queue: int = 1024,
     ) -> None:
         self.store = store
@@ -133,13 +112,15 @@ class Hub:
         self.on_control = on_control
         self.max_connection_queue = max_connection_queue
         self.metrics = HubMetrics()
+        self.fanout = Fanout(
+            bus, keys, self.process_id, self.metrics, sync_interval=sync_interval, on_control=on_control
+        )
         self._slots: dict[str, _Slot] = {}
         self._loading: dict[str, asyncio.Future[_Slot]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._last_probe: dict[str, float] = {}
-        self._tick = 0
         self._outgoing: list[_Outgoing] = []
         self._committing: asyncio.Task[None] | None = None
+        self._unloading: set[asyncio.Task[None]] = set()
         self._drained = asyncio.Event()
         self._drained.set()
 
@@ -218,7 +199,13 @@ class Hub:
         slot = self._slots.get(room.doc_id)
         if slot is not None and not room.connections and slot.unload is None:
             loop = asyncio.get_running_loop()
-            slot.unload = loop.call_later(self.unload_after, lambda: loop.create_task(self._unload(room.doc_id)))
+            slot.unload = loop.call_later(self.unload_after, self._start_unload, room.doc_id)
+
+    def _start_unload(self, doc_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._unload(doc_id), name=f"unload-{doc_id}")
+        self._unloading.add(task)  # kept until done, so it is neither collected nor its failure lost
+        task.add_done_callback(self._unloading.discard)
+        task.add_done_callback(log_failure)
 
     async def _load(self, doc_id: str) -> _Slot:
         early: list[bytes] = []
@@ -245,7 +232,7 @@ class Hub:
         await self.bus.subscribe(channel, lambda message: self._on_bus(doc_id, message))
         for text_channel in self.text_channels(doc_id):
             await self.bus.subscribe(text_channel, _text_relay(room))
-        await self._publish(doc_id, KIND_HELLO, self._sync_payload(room))
+        await self.fanout.hello(room)
         return slot
 
     async def _unload(self, doc_id: str) -> None:
@@ -261,19 +248,12 @@ class Hub:
             await self.store.compact(doc_id)
         if self._slots.get(doc_id) is slot and not slot.room.connections:
             del self._slots[doc_id]
+            self.fanout.forget(doc_id)
             await self.bus.unsubscribe(self.keys.document_channel(doc_id))
             for text_channel in self.text_channels(doc_id):
                 await self.bus.unsubscribe(text_channel)
 
     # --- local changes --------------------------------------------------------------------
-
-    def _has_peers(self, slot: _Slot) -> bool:
-        """Another process has this document open (it announces itself every sync interval).
-
-        A process that opens the document later announces itself on load and receives the
-        difference in answer, so updates need not be published while nobody listens.
-        """
-        return time.monotonic() - slot.peer_seen < self.sync_interval * 3
 
     def _local_update(self, room: Room, update: bytes, origin: Connection | None) -> None:
         slot = self._slots.get(room.doc_id)
@@ -312,13 +292,9 @@ class Hub:
         for item in batch:
             if item.reply is None:
                 slot = self._slots.get(item.doc_id)
-                publish = slot is not None and self._has_peers(slot)
-                appends.append(
-                    Append(
-                        item.doc_id, item.update, item.author,
-                        self.keys.document_channel(item.doc_id) if publish else None, self._header(KIND_UPDATE),
-                    )
-                )  # fmt: skip
+                publish = slot is not None and self.fanout.has_peers(item.doc_id)
+                channel = self.keys.document_channel(item.doc_id) if publish else None
+                appends.append(Append(item.doc_id, item.update, item.author, channel, self.fanout.header(KIND_UPDATE)))
         entry_ids: list[str | None]
         try:
             entry_ids = list(await asyncio.wait_for(self.journal.append(appends), JOURNAL_TIMEOUT))
@@ -330,7 +306,7 @@ class Hub:
             entry_ids = [None] * len(appends)
             for append in appends:
                 if append.channel is not None:
-                    self._send(append.doc_id, KIND_UPDATE, append.update)
+                    self.fanout.send(append.doc_id, KIND_UPDATE, append.update)
         ids = iter(entry_ids)
         for item in batch:
             slot = self._slots.get(item.doc_id)
@@ -349,9 +325,8 @@ class Hub:
             slot.room.deliver(item.update, exclude=item.origin)
 
     def _local_awareness(self, room: Room, payload: bytes) -> None:
-        slot = self._slots.get(room.doc_id)
-        if slot is not None and self._has_peers(slot):
-            self._send(room.doc_id, KIND_AWARENESS, payload)
+        if room.doc_id in self._slots and self.fanout.has_peers(room.doc_id):
+            self.fanout.send(room.doc_id, KIND_AWARENESS, payload)
 
     async def unstored(self, doc_id: str) -> bytes | None:
         """What the store may not hold yet: every journaled update of the document (from any
@@ -371,7 +346,7 @@ class Hub:
         if stored:
             if slot is not None:
                 slot.room.apply_remote(update)
-            self._send(doc_id, KIND_UPDATE, update)
+            self.fanout.send(doc_id, KIND_UPDATE, update)
         elif slot is not None:
             slot.room.apply(update, None)
 
@@ -379,7 +354,7 @@ class Hub:
         """Tell every process serving `doc_id` (this one too) about an access change."""
         if self.on_control is not None and doc_id in self._slots:
             await self.on_control(doc_id, event)
-        await self._publish(doc_id, KIND_CONTROL, json.dumps(event).encode())
+        await self.fanout.publish(doc_id, KIND_CONTROL, json.dumps(event).encode())
 
     # --- persistence ----------------------------------------------------------------------
 
@@ -449,108 +424,18 @@ class Hub:
 
     # --- between processes ----------------------------------------------------------------
 
-    def _send(self, doc_id: str, kind: bytes, payload: bytes) -> None:
-        task = asyncio.get_running_loop().create_task(self._publish(doc_id, kind, payload))
-        task.add_done_callback(_log_failure)
-
-    def _header(self, kind: bytes) -> bytes:
-        return kind + self.process_id + time.time().hex().encode().ljust(24)
-
-    async def _publish(self, doc_id: str, kind: bytes, payload: bytes) -> None:
-        await self.bus.publish(self.keys.document_channel(doc_id), self._header(kind) + payload)
-
     def _on_bus(self, doc_id: str, message: bytes) -> None:
-        kind, sender = message[:1], message[1 : 1 + SENDER_BYTES]
-        if sender == self.process_id:
-            return
-        header = 1 + SENDER_BYTES + 24
-        payload = message[header:]
         slot = self._slots.get(doc_id)
-        if slot is None:
-            return
-        slot.peer_seen = time.monotonic()
-        room = slot.room
-        if kind == KIND_UPDATE:
-            self.metrics.remote_updates += 1
-            if self.metrics.observe_fanout is not None:
-                with contextlib.suppress(ValueError):
-                    sent = float.fromhex(message[1 + SENDER_BYTES : header].decode().strip())
-                    self.metrics.observe_fanout(time.time() - sent)
-            room.apply_remote(payload)
-            if room.wants_sync:
-                self._probe(doc_id, room)
-        elif kind == KIND_AWARENESS:
-            room.apply_remote_awareness(payload)
-        elif kind == KIND_SYNC:
-            self._answer_sync(doc_id, room, payload)
-        elif kind == KIND_HELLO:
-            # A process just opened the room: make sure it knows about us at once, or it would
-            # not publish its clients' updates until our next periodic announcement.
-            if not self._answer_sync(doc_id, room, payload):
-                self._send(doc_id, KIND_SYNC, self._sync_payload(room))
-        elif kind == KIND_CONTROL and self.on_control is not None:
-            task = asyncio.get_running_loop().create_task(self.on_control(doc_id, json.loads(payload)))
-            task.add_done_callback(_log_failure)
-
-    def _digest(self, room: Room) -> bytes:
-        slot = self._slots.get(room.doc_id)
-        if slot is None:
-            return delete_set_digest(room.doc)
-        if slot.digest[0] != room.version:
-            slot.digest = (room.version, delete_set_digest(room.doc))
-        return slot.digest[1]
-
-    def _sync_payload(self, room: Room) -> bytes:
-        return protocol.var_bytes(room.doc.get_state()) + self._digest(room)
-
-    def _answer_sync(self, doc_id: str, room: Room, payload: bytes) -> bool:
-        """Send the difference to a process that is behind, probe one that is ahead; True when
-        something was sent."""
-        reader = protocol.Reader(payload)
-        try:
-            their_state = reader.var_bytes()
-            theirs = protocol.decode_state_vector(their_state)
-        except protocol.ProtocolError:
-            return False
-        their_digest = payload[reader.pos :]
-        mine = protocol.decode_state_vector(room.doc.get_state())
-        sent = False
-        if protocol.is_behind(theirs, mine) or (their_digest and their_digest != self._digest(room)):
-            self._send(doc_id, KIND_UPDATE, room.doc.get_update(their_state))
-            sent = True
-        if protocol.is_behind(mine, theirs):
-            sent = self._probe(doc_id, room) or sent
-        return sent
-
-    def _probe(self, doc_id: str, room: Room) -> bool:
-        """Ask the other processes for what this room lacks (at most a few times a second)."""
-        now = time.monotonic()
-        if now - self._last_probe.get(doc_id, 0.0) > min(0.25, self.sync_interval / 4):
-            self._last_probe[doc_id] = now
-            self._send(doc_id, KIND_SYNC, self._sync_payload(room))
-            return True
-        return False
+        if slot is not None:
+            self.fanout.receive(slot.room, message)
 
     async def anti_entropy(self) -> None:
         """Announce every room's state now (also run after the bus reconnects)."""
-        for doc_id, slot in list(self._slots.items()):
-            await self._announce(doc_id, slot)
+        for room in list(self.rooms.values()):
+            await self.fanout.announce(room)
 
     async def _sync_slice(self) -> None:
-        # Rooms take turns, a slice per tick, so a process with many rooms never spends one
-        # long burst on announcements while clients wait for their updates.
-        self._tick = (self._tick + 1) % SYNC_SLICES
-        for doc_id, slot in list(self._slots.items()):
-            if hash(doc_id) % SYNC_SLICES == self._tick:
-                await self._announce(doc_id, slot)
-
-    async def _announce(self, doc_id: str, slot: _Slot) -> None:
-        slot.room.expire_presence()
-        if self._has_peers(slot):
-            payload = self._sync_payload(slot.room)
-        else:  # nobody to compare delete sets with: a cheap "I have this open" is enough
-            payload = protocol.var_bytes(slot.room.doc.get_state())
-        await self._publish(doc_id, KIND_SYNC, payload)
+        await self.fanout.announce_slice(self.rooms)
 
 
 def _by_author(pending: list[tuple[bytes, str | None]]) -> list[tuple[bytes, str | None]]:
@@ -566,8 +451,3 @@ def _text_relay(room: Room) -> Callable[[bytes], None]:
         room.broadcast_text(message.decode("utf-8", errors="replace"))
 
     return relay
-
-
-def _log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("hub_task_failed", exc_info=task.exception())

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
-from collab.fanout import MemoryBusClient
+from collab.bus import MemoryBusClient
 
 Entry = tuple[str, bytes, str | None]  # entry id, update, author id
 

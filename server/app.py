@@ -21,7 +21,7 @@ from litestar.types import ASGIApp
 from piccolo.engine.postgres import PostgresEngine
 from redis.asyncio import Redis
 
-from collab.fanout import RedisBus
+from collab.bus import RedisBus
 from engine.nodes import load_node_types
 from engine.registry import registry_of
 from server.accounts.auth import AuthMiddleware

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
-from collab.fanout import RedisBus
+from collab.bus import RedisBus
 from collab.hub import Hub
 from collab.journal import RedisJournal
 from collab.keys import CollabKeys

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pycrdt import Doc, Map
 
-from collab.fanout import MemoryBus
+from collab.bus import MemoryBus
 from collab.hub import Hub
 from collab.journal import MemoryJournal
 from collab.keys import CollabKeys

@@ -8,7 +8,7 @@ import asyncio
 
 from pycrdt import Map
 
-from collab.fanout import MemoryBus
+from collab.bus import MemoryBus
 from collab.hub import Hub
 from collab.journal import Append, MemoryJournal
 from collab.keys import CollabKeys
