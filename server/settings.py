@@ -207,9 +207,25 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if not values.get(field):
             raise SettingsError(f"{variable} is not set: expected {_describe(variable)}.")
     settings = Settings(**values)
+    if settings.extra_nodes:
+        _check_extra_nodes(settings.extra_nodes)
     if settings.public_url.startswith("https://") and "secure_cookies" not in values:
         settings = msgspec.structs.replace(settings, secure_cookies=True)
     return settings
+
+
+def _check_extra_nodes(module: str) -> None:
+    """Import the extension module now, so a bad one stops start-up with one line rather than a
+    traceback from deep inside the web or worker process."""
+    from engine.nodes import load_node_types
+
+    try:
+        load_node_types(module)
+    except ImportError as err:
+        raise SettingsError(f"GALAXY_EXTRA_NODES is invalid: cannot import {module} ({err}).") from None
+    except Exception as err:  # any error raised while importing or reading the module
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise SettingsError(f"GALAXY_EXTRA_NODES is invalid: {reason}") from None
 
 
 def to_environment(settings: Settings) -> dict[str, str]:

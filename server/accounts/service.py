@@ -13,13 +13,10 @@ import asyncpg
 from server.accounts.passwords import hash_password, needs_rehash, verify_password
 from server.errors import Conflict, NotFound
 from server.tables import ApiToken, User
+from server.text import normalize_email
 
 TOKEN_PREFIX = "glx_"
 TOKEN_USE_PRECISION = timedelta(minutes=1)
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def _token_digest(token: str) -> str:

@@ -25,7 +25,7 @@ from engine.graph import Edge, Graph, Node, Position
 from engine.registry import NodeRegistry
 from engine.spec import NodeSpec, ParamKind
 from engine.validate import Problem, structural_problems, validate_graph
-from server.accounts.schemas import DISPLAY_TEXT
+from server.text import DISPLAY_TEXT
 
 FORMAT = "galaxy.workflow"
 FORMAT_VERSION = 1

@@ -13,9 +13,9 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from collab.hub import Hub
 from engine.registry import NodeRegistry
-from server.accounts.schemas import DISPLAY_TEXT
 from server.errors import NotFound
 from server.tables import Role, User, WorkflowVersion
+from server.text import DISPLAY_TEXT
 from server.workflows import document, service
 from server.workflows.access import Access, role
 

@@ -50,6 +50,9 @@ def test_unix_socket_database_url_is_accepted() -> None:
         ("SECURE_COOKIES", "maybe", "SECURE_COOKIES is invalid: expected true or false"),
         ("GALAXY_REDIS_NAMESPACE", "has space", "GALAXY_REDIS_NAMESPACE is invalid"),
         ("GALAXY_PUBLIC_URL", "galaxy.example", "GALAXY_PUBLIC_URL is invalid"),
+        ("GALAXY_EXTRA_NODES", "no such module", "GALAXY_EXTRA_NODES is invalid: expected a Python module path"),
+        ("GALAXY_EXTRA_NODES", "galaxy_missing.nodes", "GALAXY_EXTRA_NODES is invalid: cannot import"),
+        ("GALAXY_EXTRA_NODES", "json", "GALAXY_EXTRA_NODES is invalid: Module json must define NODES"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str | None, expected: str) -> None:
@@ -79,3 +82,15 @@ def test_bad_database_url_stops_start_up_with_one_line(command: str) -> None:
     assert result.stderr.strip().splitlines() == [
         "galaxy: DATABASE_URL is invalid: expected a URL starting with postgres:// or postgresql://."
     ]
+
+
+@pytest.mark.parametrize("command", ["web", "worker"])
+def test_bad_extra_nodes_module_stops_start_up_with_one_line(command: str) -> None:
+    env = {"PATH": "/usr/bin:/bin", **GOOD, "GALAXY_EXTRA_NODES": "galaxy_missing.nodes"}
+    result = subprocess.run(
+        [sys.executable, "-m", "server.cli", command], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("galaxy: GALAXY_EXTRA_NODES is invalid: cannot import"), lines
