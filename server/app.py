@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +32,7 @@ from server.collaboration import build_hub
 from server.errors import problem_details_plugin
 from server.http_rules import enforce_request_rules
 from server.keys import RedisKeys
-from server.metrics import watch
+from server.metrics import measure_loop_lag, watch
 from server.nodes import NodeTypeController
 from server.observability import RequestContextMiddleware, configure_logging, init_sentry
 from server.ops import HealthController, MetricsController
@@ -43,6 +44,7 @@ from server.runs.service import RunService
 from server.settings import Settings, load_settings
 from server.tables import bind_engine
 from server.workflows.access import provide_access
+from server.workflows.codec import DocumentCodec
 from server.workflows.controllers import WorkflowController
 from server.workflows.versions import VersionController
 
@@ -83,6 +85,7 @@ def create_app(settings: Settings) -> Litestar:
             "limiter": RateLimiter(redis, keys),
             "registry": registry,
             "hub": hub,
+            "codec": DocumentCodec(processes=settings.document_processes),
         }
     )
 
@@ -94,10 +97,12 @@ def create_app(settings: Settings) -> Litestar:
         bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
         state.runs = RunService(
-            pool=engine.pool, redis=redis, keys=keys, registry=registry, settings=settings, limiter=state.limiter
-        )
+            pool=engine.pool, redis=redis, keys=keys, registry=registry, settings=settings, limiter=state.limiter,
+            codec=state.codec,
+        )  # fmt: skip
         await bus.start()
         await hub.start()
+        lag_probe = asyncio.create_task(measure_loop_lag())
         # Everything allocated at start-up lives as long as the process: keep it out of the
         # collector's full passes, which otherwise show up as multi-millisecond fan-out stalls.
         gc.collect()
@@ -105,6 +110,7 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            lag_probe.cancel()
             for room in hub.rooms.values():
                 for connection in list(room.connections.values()):
                     connection.shut(1012, "server restarting")
@@ -112,6 +118,7 @@ def create_app(settings: Settings) -> Litestar:
             await bus.stop()
             await engine.close_connection_pool()
             await redis.aclose()
+            state.codec.close()
 
     @get(["/", "/w/{workflow_id:str}"], opt=PUBLIC, include_in_schema=False)
     async def editor(request: Request[Any, Any, Any]) -> File:
@@ -146,6 +153,7 @@ def create_app(settings: Settings) -> Litestar:
             "registry": provide("registry"),
             "limiter": provide("limiter"),
             "hub": provide("hub"),
+            "codec": provide("codec"),
             "access": Provide(provide_access),
             "runs": provide("runs"),
             "run_access": Provide(provide_run_access),

@@ -66,6 +66,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     collab_flush_interval: float = 0.5
     collab_unload_after: int = 10
     version_every: int = 600
+    document_processes: int = 1
 
 
 def _int(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -182,6 +183,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "WS_SEND_QUEUE": ("ws_send_queue", _int(8, 1_000_000)),
     "VERSION_EVERY": ("version_every", _int(10, 7 * 24 * 3600)),
     "COLLAB_UNLOAD_AFTER": ("collab_unload_after", _int(0, 3600)),
+    "DOCUMENT_PROCESSES": ("document_processes", _int(1, 64)),
 }
 _REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
 

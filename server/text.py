@@ -28,11 +28,12 @@ def normalize_email(email: str) -> str:
 
 
 def safe_name(value: object, fallback: str) -> str:
-    """A name read from a document, fit for a `varchar(200)` column and a response: invisible and
-    control characters become spaces, whitespace is trimmed, and an empty result is `fallback`."""
+    """A name read from a document, fit for a `varchar(200)` column, a response and a re-import:
+    runs of invisible or control characters become one space, it is cut to 200 characters, and
+    a name with nothing visible left is `fallback`."""
     text = value if isinstance(value, str) else ""
-    cleaned = " ".join(_INVISIBLE_RUN.sub(" ", text).split())[:MAX_NAME].strip()
-    return cleaned or fallback
+    cleaned = _INVISIBLE_RUN.sub(" ", text)[:MAX_NAME]
+    return cleaned if cleaned.strip() else fallback
 
 
 def storable(text: str) -> str:

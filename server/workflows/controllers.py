@@ -18,6 +18,7 @@ from server.settings import Settings
 from server.tables import Role
 from server.workflows import document, service
 from server.workflows.access import Access, role
+from server.workflows.codec import DocumentCodec
 from server.workflows.schemas import (
     GraphOut,
     MemberInvite,
@@ -41,19 +42,19 @@ async def _detail(
     my_role: Role,
     settings: NamedDependency[Settings],
     registry: NamedDependency[NodeRegistry],
+    codec: NamedDependency[DocumentCodec],
 ) -> WorkflowDetail:
     row = await service.get_workflow(workflow_id)
-    doc = await service.load_document(workflow_id)
-    graph = document.document_graph(doc)
-    problems = document.check_graph(graph, registry, max_nodes=settings.max_nodes, max_edges=settings.max_edges)
+    view = await service.read_document(workflow_id, codec)
+    problems = document.check_graph(view.graph, registry, max_nodes=settings.max_nodes, max_edges=settings.max_edges)
     return WorkflowDetail(
         id=row["id"],
-        name=document.document_name(doc) or row["name"],
+        name=view.name,
         role=my_role,
         owner_id=row["owner"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        graph=GraphOut(**document.graph_to_json(graph)),
+        graph=GraphOut(**document.graph_to_json(view.graph)),
         problems=document.problems_as_dicts(problems),
     )
 
@@ -69,6 +70,7 @@ class WorkflowController(Controller):
         data: JSONBody[WorkflowCreate],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
     ) -> WorkflowDetail:
         if data.template:
             default_name, build = TEMPLATES[data.template]
@@ -76,7 +78,7 @@ class WorkflowController(Controller):
         else:
             default_name, graph = "Untitled workflow", Graph(nodes={}, edges={})
         workflow_id = await service.create_workflow(request.user.id, data.name or default_name, graph, registry)
-        return await _detail(workflow_id, Role.OWNER, settings, registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/", summary="List your own and shared workflows, newest first")
     async def list_workflows(
@@ -105,6 +107,7 @@ class WorkflowController(Controller):
         request: Request[CurrentUser, Any, Any],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
     ) -> WorkflowDetail:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_import_bytes:
@@ -121,7 +124,7 @@ class WorkflowController(Controller):
                 raise BadRequest(str(err)) from None
             raise Invalid(str(err), err.problems) from None
         workflow_id = await service.create_workflow(request.user.id, name, graph, registry)
-        return await _detail(workflow_id, Role.OWNER, settings, registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/{workflow_id:uuid}", opt=VIEWER, summary="A workflow with its graph (read from its live document)")
     async def get_workflow(
@@ -129,8 +132,9 @@ class WorkflowController(Controller):
         access: NamedDependency[Access],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
     ) -> WorkflowDetail:
-        return await _detail(access.workflow_id, access.role, settings, registry)
+        return await _detail(access.workflow_id, access.role, settings, registry, codec)
 
     @patch("/{workflow_id:uuid}", opt=EDITOR, summary="Rename a workflow")
     async def rename(
@@ -140,12 +144,13 @@ class WorkflowController(Controller):
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
         hub: NamedDependency[Hub],
+        codec: NamedDependency[DocumentCodec],
     ) -> WorkflowDetail:
         update = await service.rename_workflow(
-            access.workflow_id, data.name.strip() or data.name, access.user.id, hub.live_state(str(access.workflow_id))
+            access.workflow_id, data.name.strip(), access.user.id, codec, hub.live_state(str(access.workflow_id))
         )
         hub.apply_server_update(str(access.workflow_id), update, stored=True)
-        return await _detail(access.workflow_id, access.role, settings, registry)
+        return await _detail(access.workflow_id, access.role, settings, registry, codec)
 
     @delete("/{workflow_id:uuid}", opt=OWNER, summary="Delete a workflow")
     async def delete_workflow(self, access: NamedDependency[Access], hub: NamedDependency[Hub]) -> None:
@@ -158,16 +163,17 @@ class WorkflowController(Controller):
         access: NamedDependency[Access],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
     ) -> WorkflowDetail:
-        doc = await service.load_document(access.workflow_id)
-        name = ("Copy of " + document.document_name(doc))[:200]
-        workflow_id = await service.create_workflow(access.user.id, name, document.document_graph(doc), registry)
-        return await _detail(workflow_id, Role.OWNER, settings, registry)
+        view = await service.read_document(access.workflow_id, codec)
+        name = ("Copy of " + view.name)[:200]
+        workflow_id = await service.create_workflow(access.user.id, name, view.graph, registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/{workflow_id:uuid}/export", opt=VIEWER, summary="Export a workflow as JSON")
-    async def export(self, access: NamedDependency[Access]) -> dict[str, Any]:
-        doc = await service.load_document(access.workflow_id)
-        return document.export_workflow(document.document_name(doc), document.document_graph(doc))
+    async def export(self, access: NamedDependency[Access], codec: NamedDependency[DocumentCodec]) -> dict[str, Any]:
+        view = await service.read_document(access.workflow_id, codec)
+        return document.export_workflow(view.name, view.graph)
 
     @get("/{workflow_id:uuid}/members", opt=VIEWER, summary="Members of a workflow and their roles")
     async def members(self, access: NamedDependency[Access]) -> MemberList:

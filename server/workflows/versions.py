@@ -18,6 +18,7 @@ from server.tables import Role, User, WorkflowVersion
 from server.text import DISPLAY_TEXT
 from server.workflows import document, service
 from server.workflows.access import Access, role
+from server.workflows.codec import DocumentCodec, Restore
 
 
 class VersionCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,17 +45,11 @@ class VersionList(msgspec.Struct):
 
 
 def _out(row: dict[str, Any]) -> VersionOut:
-    graph = document.document_graph(document.decode_state(row["snapshot"]))
     author = Author(id=row["author"], name=row["author_name"]) if row["author"] else None
     return VersionOut(
         id=row["id"], name=row["name"], automatic=row["automatic"], author=author, created_at=row["created_at"],
-        nodes=len(graph.nodes), edges=len(graph.edges),
+        nodes=row["nodes"], edges=row["edges"],
     )  # fmt: skip
-
-
-async def _current_state(workflow_id: UUID, hub: Hub) -> bytes:
-    # An open room here may hold edits not yet flushed to the log.
-    return hub.live_state(str(workflow_id)) or (await service.load_document(workflow_id)).get_update()
 
 
 class VersionController(Controller):
@@ -66,7 +61,7 @@ class VersionController(Controller):
         self, access: NamedDependency[Access], limit: Annotated[int, Parameter(ge=1, le=100)] = 50
     ) -> VersionList:
         rows = await WorkflowVersion.raw(
-            "SELECT v.id, v.name, v.automatic, v.author, u.name AS author_name, v.created_at, v.snapshot "
+            "SELECT v.id, v.name, v.automatic, v.author, u.name AS author_name, v.created_at, v.nodes, v.edges "
             "FROM workflow_versions v LEFT JOIN users u ON u.id = v.author WHERE v.workflow = {} "
             "ORDER BY v.created_at DESC, v.id DESC LIMIT {}",
             access.workflow_id,
@@ -76,15 +71,21 @@ class VersionController(Controller):
 
     @post("/", opt=role(Role.EDITOR), summary="Save the current document as a named version")
     async def create_version(
-        self, access: NamedDependency[Access], data: JSONBody[VersionCreate], hub: NamedDependency[Hub]
+        self,
+        access: NamedDependency[Access],
+        data: JSONBody[VersionCreate],
+        hub: NamedDependency[Hub],
+        codec: NamedDependency[DocumentCodec],
     ) -> VersionOut:
+        # An open room here may hold edits not yet flushed to the log.
+        live = hub.live_state(str(access.workflow_id))
+        current = await codec.snapshot([live] if live else await service.load_parts(access.workflow_id))
         version = WorkflowVersion(
-            workflow=access.workflow_id, name=data.name.strip(), automatic=False,
-            snapshot=await _current_state(access.workflow_id, hub), author=access.user.id,
+            workflow=access.workflow_id, name=data.name.strip(), automatic=False, snapshot=current.state,
+            author=access.user.id, nodes=current.nodes, edges=current.edges,
         )  # fmt: skip
         await version.save()
-        row = msgspec.structs.asdict(access.user)
-        return _out({**version.to_dict(), "author": access.user.id, "author_name": row["name"]})
+        return _out({**version.to_dict(), "author": access.user.id, "author_name": access.user.name})
 
     @post("/{version_id:uuid}/restore", opt=role(Role.EDITOR), status_code=200, summary="Restore a version")
     async def restore(
@@ -93,6 +94,7 @@ class VersionController(Controller):
         version_id: FromPath[UUID],
         hub: NamedDependency[Hub],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
     ) -> VersionOut:
         """A restore is an ordinary edit: every collaborator receives it, and it can be undone by
         restoring another version."""
@@ -103,11 +105,11 @@ class VersionController(Controller):
         )
         if row is None:
             raise NotFound("No such version of this workflow.")
-        graph = document.document_graph(document.decode_state(row["snapshot"]))
         update = await service.edit_document(
             access.workflow_id,
             access.user.id,
-            lambda doc: document.replace_graph(doc, graph, registry),
+            Restore(snapshot=row["snapshot"], specs=document.spec_table(registry)),
+            codec,
             live_state=hub.live_state(str(access.workflow_id)),
         )
         hub.apply_server_update(str(access.workflow_id), update, stored=True)

@@ -248,6 +248,7 @@ async def test_named_version_and_restore_reach_live_clients(team: Team) -> None:
     await eventually(lambda: "experiment" not in bob.nodes and "details" in alice.nodes)
     listed = team.viewer.http.get(versions).json()["items"]
     assert listed[0]["name"] == "before the experiment" and listed[0]["author"]["name"] == "owner"
+    assert listed[0]["nodes"] == 7 and listed[0]["edges"] == saved.json()["edges"] > 0
     assert team.viewer.http.post(versions, json={"name": "nope"}).status_code == 403
     other = team.owner.create_workflow()["id"]
     assert team.owner.http.post(f"/api/workflows/{other}/versions/{saved.json()['id']}/restore").status_code == 404
