@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import httpx
@@ -75,13 +75,13 @@ def run_server(settings: Settings) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def server_process(settings: Settings) -> Iterator[ServerProcess]:
-    """Like `run_server`, with the process itself at hand (to kill it)."""
+def server_process(settings: Settings, log: IO[bytes] | None = None) -> Iterator[ServerProcess]:
+    """Like `run_server`, with the process itself at hand (to kill it); `log` receives its output."""
     port = free_port()
     env = {**os.environ, **to_environment(settings), "HOST": "127.0.0.1", "PORT": str(port), "LOG_JSON": "false"}
+    output = log if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "web"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "server.cli", "web"], env=env, cwd=PROJECT_ROOT, stdout=output, stderr=output,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import http.server
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
 
-from server.settings import Settings
-from tests.support import PASSWORD, Clients, User, assert_problem, run_server
+from server.settings import PROJECT_ROOT, Settings
+from tests.collab_client import YClient
+from tests.support import PASSWORD, Clients, User, assert_problem, run_server, server_process
 
 NewUser = Callable[..., User]
 
@@ -71,3 +78,77 @@ def test_ordinary_names_in_any_script_are_welcome(base_url: str, clients: Client
     for name in ("Zoë 😀", "مريم", "東京 太郎"):
         body = {"email": f"n{len(name)}{ord(name[0])}@example.com", "password": PASSWORD, "name": name}
         assert clients(base_url).post("/api/auth/signup", json=body).status_code == 201
+
+
+def test_credentials_never_reach_the_logs(settings: Settings, clients: Clients, tmp_path: Path) -> None:
+    log_path = tmp_path / "web.log"
+    chatty = msgspec.structs.replace(settings, log_level="INFO", redis_namespace=settings.redis_namespace + "-logs")
+    with log_path.open("wb") as log, server_process(chatty, log=log) as server:
+        user = clients.user(server.url, "logged")
+        workflow_id = user.create_workflow()["id"]
+        created = user.http.post("/api/tokens", json={"name": "ws"}).json()
+        token = created["token"]
+        ws_url = server.url.replace("http://", "ws://") + f"/ws/workflows/{workflow_id}?token={token}"
+
+        async def socket() -> None:
+            client = await (await YClient(ws_url).connect()).wait_synced()
+            await client.close()
+
+        asyncio.run(socket())
+        script = clients(server.url, headers={"authorization": f"Bearer {token}"})
+        assert script.get("/api/workflows", params={"token": token}).status_code == 200
+        assert httpx.get(f"{server.url}/api/auth/me", headers={"authorization": f"Bearer {token}x"}).status_code == 401
+        session = user.http.cookies["galaxy_session"]
+    text = log_path.read_text()
+    assert "WebSocket /ws/workflows/" in text and "token=glx_[redacted]" in text  # uvicorn's line, redacted
+    secret_part = token.removeprefix("glx_")
+    for secret in (token, secret_part, secret_part[:12], session):
+        assert secret not in text
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    received: list[bytes] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.received.append(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_sentry_events_are_scrubbed_of_credentials() -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    token = "glx_" + "S3cr3tT0ken" * 3
+    script = (
+        "import sentry_sdk, sys\n"
+        "from server.settings import load_settings\n"
+        "from server.observability import init_sentry\n"
+        "s = load_settings({}, database_url='postgresql://x@127.0.0.1/x', redis_url='redis://127.0.0.1', "
+        "secret_key='k'*32, sentry_dsn=sys.argv[1])\n"
+        "init_sentry(s)\n"
+        "token = sys.argv[2]\n"
+        "sentry_sdk.set_context('request', {'url': '/ws/workflows/x?token=' + token, "
+        "'headers': {'Authorization': 'Bearer ' + token}})\n"
+        "try:\n"
+        "    raise ValueError('bad token ' + token)\n"
+        "except ValueError:\n"
+        "    sentry_sdk.capture_exception()\n"
+        "sentry_sdk.capture_message('probe with ' + token)\n"
+        "sentry_sdk.flush(5)\n"
+    )
+    try:
+        dsn = f"http://public@127.0.0.1:{server.server_port}/1"
+        result = subprocess.run(
+            [sys.executable, "-c", script, dsn, token], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    sent = b"".join(_Collector.received)
+    assert b"probe with glx_[redacted]" in sent and b"bad token glx_[redacted]" in sent
+    assert token.encode() not in sent and b"S3cr3tT0ken" not in sent
