@@ -38,6 +38,7 @@ from server.observability import RequestContextMiddleware, configure_logging, in
 from server.ops import HealthController, MetricsController
 from server.ratelimit import RateLimiter
 from server.realtime import workflow_socket
+from server.revocation import Revocations, session_key
 from server.runs.access import provide_run_access
 from server.runs.controllers import RunController, WorkflowRunController
 from server.runs.service import RunService
@@ -76,12 +77,16 @@ def create_app(settings: Settings) -> Litestar:
     hub = build_hub(settings, bus)
     bus.on_reconnect = hub.anti_entropy
     watch(hub)
+    revocations = Revocations(keys.revocations(), bus.publish)
     state = State(
         {
             "settings": settings,
             "redis": redis,
             "keys": keys,
-            "sessions": SessionStore(redis, keys, settings.session_max_age),
+            "sessions": SessionStore(
+                redis, keys, settings.session_max_age, on_revoked=lambda digest: revocations.revoke(session_key(digest))
+            ),
+            "revocations": revocations,
             "limiter": RateLimiter(redis, keys),
             "registry": registry,
             "hub": hub,
@@ -101,6 +106,7 @@ def create_app(settings: Settings) -> Litestar:
             codec=state.codec,
         )  # fmt: skip
         await bus.start()
+        await bus.subscribe(revocations.channel, revocations.on_message)
         await hub.start()
         lag_probe = asyncio.create_task(measure_loop_lag())
         # Everything allocated at start-up lives as long as the process: keep it out of the

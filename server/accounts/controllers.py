@@ -17,6 +17,7 @@ from server.accounts.schemas import Me, SignIn, SignUp, TokenCreate, TokenCreate
 from server.accounts.sessions import SESSION_COOKIE, Session, SessionStore
 from server.errors import Forbidden, Unauthorized
 from server.ratelimit import RateLimiter
+from server.revocation import Revocations, token_key
 from server.settings import Settings
 from server.text import normalize_email
 
@@ -138,4 +139,7 @@ class TokenController(Controller):
 
     @delete("/{token_id:uuid}", summary="Revoke an API token")
     async def revoke(self, request: Request[CurrentUser, Any, Any], token_id: FromPath[UUID]) -> None:
-        await service.revoke_token(request.user.id, token_id)
+        """Revoking also closes, on every web process, the WebSockets opened with the token."""
+        token_hash = await service.revoke_token(request.user.id, token_id)
+        revocations: Revocations = request.app.state.revocations
+        await revocations.revoke(token_key(token_hash))

@@ -152,3 +152,47 @@ def test_sentry_events_are_scrubbed_of_credentials() -> None:
     sent = b"".join(_Collector.received)
     assert b"probe with glx_[redacted]" in sent and b"bad token glx_[redacted]" in sent
     assert token.encode() not in sent and b"S3cr3tT0ken" not in sent
+
+
+def _ws(base_url: str, workflow_id: str, query: str = "") -> str:
+    return base_url.replace("http://", "ws://") + f"/ws/workflows/{workflow_id}{query}"
+
+
+def test_revoking_a_token_closes_its_sockets_on_every_process(
+    settings: Settings, base_url: str, new_user: NewUser
+) -> None:
+    user = new_user("revoked")
+    workflow_id = user.create_workflow()["id"]
+    created = user.http.post("/api/tokens", json={"name": "ws"}).json()
+    other = user.http.post("/api/tokens", json={"name": "kept"}).json()
+    with run_server(settings) as second:
+
+        async def scenario() -> None:
+            here = await (
+                await YClient(_ws(base_url, workflow_id, f"?token={created['token']}")).connect()
+            ).wait_synced()
+            there = await (
+                await YClient(_ws(second, workflow_id, f"?token={created['token']}")).connect()
+            ).wait_synced()
+            kept = await (await YClient(_ws(second, workflow_id, f"?token={other['token']}")).connect()).wait_synced()
+            assert user.http.delete(f"/api/tokens/{created['id']}").status_code == 204  # on the first process
+            assert await here.wait_closed(5) == 4401 and await there.wait_closed(5) == 4401
+            assert "revoked" in there.close_reason
+            assert not kept.closed.is_set()  # another token of the same user is untouched
+            await kept.close()
+
+        asyncio.run(scenario())
+
+
+def test_signing_out_closes_the_sessions_sockets(settings: Settings, base_url: str, new_user: NewUser) -> None:
+    user = new_user("leaving")
+    workflow_id = user.create_workflow()["id"]
+    cookie = {"Cookie": f"galaxy_session={user.http.cookies['galaxy_session']}"}
+    with run_server(settings) as second:
+
+        async def scenario() -> None:
+            socket = await (await YClient(_ws(second, workflow_id), additional_headers=cookie).connect()).wait_synced()
+            assert user.http.post("/api/auth/logout").status_code == 204
+            assert await socket.wait_closed(5) == 4401 and "signed out" in socket.close_reason
+
+        asyncio.run(scenario())
