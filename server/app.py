@@ -7,7 +7,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
@@ -20,7 +20,9 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp
 from piccolo.engine.postgres import PostgresEngine
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collab.fanout import RedisBus
 from engine.nodes import load_node_types
@@ -63,7 +65,14 @@ class GalaxyApp(Litestar):
     authentication) also carry a request id and get an access log line."""
 
     def _create_asgi_handler(self) -> ASGIApp:
-        return RequestContextMiddleware(super()._create_asgi_handler())
+        handler: ASGIApp = RequestContextMiddleware(super()._create_asgi_handler())
+        settings: Settings | None = self.state.get("settings")
+        if settings is not None and settings.trusted_proxies:
+            # Only these peers may say who the client is; anyone else's X-Forwarded-For is ignored,
+            # so it cannot dodge per-address limits or forge addresses in the logs.
+            proxies = settings.trusted_proxies.split(",")
+            handler = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, handler), trusted_hosts=proxies))
+        return handler
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -109,6 +118,9 @@ def create_app(settings: Settings) -> Litestar:
         await bus.subscribe(revocations.channel, revocations.on_message)
         await hub.start()
         lag_probe = asyncio.create_task(measure_loop_lag())
+        metrics_server = None
+        if settings.metrics_port:  # a private address for the scraper, off the public port
+            metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
         # Everything allocated at start-up lives as long as the process: keep it out of the
         # collector's full passes, which otherwise show up as multi-millisecond fan-out stalls.
         gc.collect()
@@ -117,6 +129,9 @@ def create_app(settings: Settings) -> Litestar:
             yield
         finally:
             lag_probe.cancel()
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
             for room in hub.rooms.values():
                 for connection in list(room.connections.values()):
                     connection.shut(1012, "server restarting")

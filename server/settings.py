@@ -6,6 +6,7 @@ variable and what it expects; the entry points print that line and exit.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -67,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     collab_unload_after: int = 10
     version_every: int = 600
     document_processes: int = 1
+    trusted_proxies: str = ""
+    metrics_token: str = ""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
 
 
 def _int(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -141,6 +146,20 @@ def _public_url(raw: str) -> str:
     return _url("http", "https")(raw).rstrip("/") if raw.strip() else ""
 
 
+def _networks(raw: str) -> str:
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    try:
+        return ",".join(str(ipaddress.ip_network(item, strict=False)) for item in items)
+    except ValueError:
+        raise ValueError("a comma-separated list of IP addresses or networks, like 10.0.0.5,10.1.0.0/16") from None
+
+
+def _metrics_token(raw: str) -> str:
+    if len(raw.strip()) < 16:
+        raise ValueError("a random string of at least 16 characters")
+    return raw.strip()
+
+
 # variable → (field, parser); `None` parser means the raw string is kept.
 _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "DATABASE_URL": ("database_url", _url("postgres", "postgresql")),
@@ -184,6 +203,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "VERSION_EVERY": ("version_every", _int(10, 7 * 24 * 3600)),
     "COLLAB_UNLOAD_AFTER": ("collab_unload_after", _int(0, 3600)),
     "DOCUMENT_PROCESSES": ("document_processes", _int(1, 64)),
+    "TRUSTED_PROXIES": ("trusted_proxies", _networks),
+    "METRICS_TOKEN": ("metrics_token", _metrics_token),
+    "METRICS_HOST": ("metrics_host", None),
+    "METRICS_PORT": ("metrics_port", _int(0, 65535)),
 }
 _REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
 

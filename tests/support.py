@@ -23,6 +23,8 @@ from server.embedded import free_port
 from server.settings import PROJECT_ROOT, Settings, to_environment
 
 PASSWORD = "correct horse battery"
+METRICS_TOKEN = "test-metrics-token-0123456789"
+METRICS_HEADERS = {"authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ def server_process(settings: Settings, log: IO[bytes] | None = None) -> Iterator
 def run_server_in_thread(settings: Settings) -> Iterator[str]:
     """Serve `create_app(settings)` in a background thread of this process (one per process)."""
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

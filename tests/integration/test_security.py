@@ -15,9 +15,10 @@ import httpx
 import msgspec
 import pytest
 
+from server.embedded import free_port
 from server.settings import PROJECT_ROOT, Settings
 from tests.collab_client import YClient
-from tests.support import PASSWORD, Clients, User, assert_problem, run_server, server_process
+from tests.support import METRICS_HEADERS, PASSWORD, Clients, User, assert_problem, run_server, server_process
 
 NewUser = Callable[..., User]
 
@@ -196,3 +197,43 @@ def test_signing_out_closes_the_sessions_sockets(settings: Settings, base_url: s
             assert await socket.wait_closed(5) == 4401 and "signed out" in socket.close_reason
 
         asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("trusted", "refused"), [("", True), ("127.0.0.1", False)])
+def test_only_trusted_proxies_may_name_the_client(
+    settings: Settings, clients: Clients, trusted: str, refused: bool
+) -> None:
+    """By default an X-Forwarded-For header changes nothing, so rotating it cannot dodge the
+    per-address sign-in limit; behind a proxy named in TRUSTED_PROXIES it names the client."""
+    namespace = f"{settings.redis_namespace}-xff{trusted}"
+    limited = msgspec.structs.replace(
+        settings, login_limit_per_ip=3, trusted_proxies=trusted, redis_namespace=namespace
+    )
+    with run_server(limited) as url:
+        client = clients(url)
+        answers = [
+            client.post(
+                "/api/auth/login",
+                json={"email": f"nobody{i}@example.com", "password": "wrong wrong"},
+                headers={"x-forwarded-for": f"203.0.113.{i}"},
+            ).status_code
+            for i in range(5)
+        ]
+    assert answers == ([401, 401, 401, 429, 429] if refused else [401] * 5)
+
+
+def test_metrics_are_off_the_public_port_unless_a_token_is_set(settings: Settings) -> None:
+    port = free_port()
+    private = msgspec.structs.replace(
+        settings, metrics_token="", metrics_port=port, redis_namespace=settings.redis_namespace + "-metrics"
+    )
+    with run_server(private) as url:
+        assert_problem(httpx.get(f"{url}/metrics"), 404, "METRICS_PORT")
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        assert scraped.status_code == 200 and "galaxy_event_loop_lag_seconds_bucket" in scraped.text
+
+
+def test_metrics_token_is_checked(base_url: str) -> None:
+    assert_problem(httpx.get(f"{base_url}/metrics"), 401, "METRICS_TOKEN")
+    assert_problem(httpx.get(f"{base_url}/metrics", headers={"authorization": "Bearer nope"}), 401)
+    assert httpx.get(f"{base_url}/metrics", headers=METRICS_HEADERS).status_code == 200
