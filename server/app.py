@@ -111,9 +111,14 @@ def create_app(settings: Settings) -> Litestar:
         bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
         state.runs = RunService(
-            pool=engine.pool, redis=redis, keys=keys, registry=registry, settings=settings, limiter=state.limiter,
+            pool=engine.pool,
+            redis=redis,
+            keys=keys,
+            registry=registry,
+            settings=settings,
+            limiter=state.limiter,
             codec=state.codec,
-        )  # fmt: skip
+        )
         await bus.start()
         await bus.subscribe(revocations.channel, revocations.on_message)
         await hub.start()

@@ -11,10 +11,14 @@ hash its store keys it under.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 CLOSE_REVOKED = 4401
+# A socket is identified before it is tracked; a revocation announced in between would miss it.
+# Keys revoked this recently close a socket as soon as it is tracked.
+REMEMBER_SECONDS = 60.0
 
 
 class Closable(Protocol):
@@ -36,8 +40,12 @@ class Revocations:
         self.channel = channel
         self._publish = publish
         self._sockets: dict[str, set[Closable]] = {}
+        self._recent: dict[str, float] = {}
 
     def track(self, key: str, socket: Closable) -> None:
+        if key in self._recent and time.monotonic() - self._recent[key] < REMEMBER_SECONDS:
+            socket.shut(CLOSE_REVOKED, _reason(key))
+            return
         self._sockets.setdefault(key, set()).add(socket)
 
     def forget(self, key: str, socket: Closable) -> None:
@@ -56,6 +64,12 @@ class Revocations:
         self.close(data.decode(errors="replace"))
 
     def close(self, key: str) -> None:
-        reason = "this API token was revoked" if key.startswith("token:") else "you signed out; sign in again"
+        now = time.monotonic()
+        self._recent = {k: t for k, t in self._recent.items() if now - t < REMEMBER_SECONDS}
+        self._recent[key] = now
         for socket in list(self._sockets.pop(key, ())):
-            socket.shut(CLOSE_REVOKED, reason)
+            socket.shut(CLOSE_REVOKED, _reason(key))
+
+
+def _reason(key: str) -> str:
+    return "this API token was revoked" if key.startswith("token:") else "you signed out; sign in again"

@@ -15,6 +15,7 @@ import asyncio
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import msgspec
@@ -118,7 +119,12 @@ class DocumentCodec:
             # spawn, not fork: the parent has an event loop and threads a fork would copy mid-step.
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): this call fails, the next one gets a new pool.
+            self.close()
+            raise
 
     async def read(self, parts: list[bytes]) -> DocumentView:
         return await self.run(read, _size(parts), parts)
