@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -118,7 +121,9 @@ class DocumentCodec:
         if self._pool is None:
             # spawn, not fork: the parent has an event loop and threads a fork would copy mid-step.
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+            )
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
         except BrokenProcessPool:
@@ -140,6 +145,18 @@ class DocumentCodec:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _exit_with(parent: int) -> None:
+    """In a worker: exit when the web process is gone. A worker holds both ends of its task
+    queue, so it would otherwise wait forever after its parent was killed (SIGKILL, OOM)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
 def _size(parts: list[bytes]) -> int:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import pytest
 from pycrdt import Map
 
 from engine.graph import Graph
 from engine.registry import builtin_registry
+from server.settings import PROJECT_ROOT
 from server.workflows import codec, document
 from server.workflows.templates import marketing_kit
 
@@ -42,3 +47,41 @@ async def test_worker_process_and_inline_agree() -> None:
         assert pooled._pool is not None and inline._pool is None
     finally:
         pooled.close()
+
+
+PARENT = """
+import asyncio, sys, time
+from server.workflows import codec
+from tests.unit.server.test_codec import _kit
+
+async def main() -> None:
+    work = codec.DocumentCodec(inline_bytes=0)
+    await work.read([_kit()])
+    print(*work._pool._processes, flush=True)
+    time.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:") and "Z" in line for line in status)
+    except FileNotFoundError:
+        return True
+
+
+def test_workers_exit_when_the_web_process_is_killed() -> None:
+    command = [sys.executable, "-c", PARENT]
+    with subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True) as parent:
+        try:
+            assert parent.stdout is not None
+            workers = [int(pid) for pid in parent.stdout.readline().split()]
+            assert workers and not any(_gone(pid) for pid in workers)
+        finally:
+            parent.kill()
+    deadline = time.monotonic() + 15
+    while not all(_gone(pid) for pid in workers):
+        assert time.monotonic() < deadline, "a document worker outlived its web process"
+        time.sleep(0.1)
