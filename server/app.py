@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
@@ -19,7 +20,9 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp
 from piccolo.engine.postgres import PostgresEngine
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collab.bus import RedisBus
 from engine.nodes import load_node_types
@@ -32,18 +35,20 @@ from server.connection_limits import ConnectionLimits
 from server.errors import problem_details_plugin
 from server.http_rules import enforce_request_rules
 from server.keys import RedisKeys
-from server.metrics import watch
+from server.metrics import measure_loop_lag, watch
 from server.nodes import NodeTypeController
 from server.observability import RequestContextMiddleware, configure_logging, init_sentry
 from server.ops import HealthController, MetricsController
 from server.ratelimit import RateLimiter
 from server.realtime import workflow_socket
+from server.revocation import Revocations, session_key
 from server.runs.access import provide_run_access
 from server.runs.controllers import RunController, WorkflowRunController
 from server.runs.service import RunService
 from server.settings import Settings, load_settings
 from server.tables import bind_engine
 from server.workflows.access import provide_access
+from server.workflows.codec import DocumentCodec
 from server.workflows.controllers import WorkflowController
 from server.workflows.versions import VersionController
 
@@ -61,7 +66,14 @@ class GalaxyApp(Litestar):
     authentication) also carry a request id and get an access log line."""
 
     def _create_asgi_handler(self) -> ASGIApp:
-        return RequestContextMiddleware(super()._create_asgi_handler())
+        handler: ASGIApp = RequestContextMiddleware(super()._create_asgi_handler())
+        settings: Settings | None = self.state.get("settings")
+        if settings is not None and settings.trusted_proxies:
+            # Only these peers may say who the client is; anyone else's X-Forwarded-For is ignored,
+            # so it cannot dodge per-address limits or forge addresses in the logs.
+            proxies = settings.trusted_proxies.split(",")
+            handler = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, handler), trusted_hosts=proxies))
+        return handler
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -72,7 +84,8 @@ def create_app(settings: Settings) -> Litestar:
     keys = RedisKeys(settings.redis_namespace)
     registry = registry_of(load_node_types(settings.extra_nodes))
     bus = RedisBus(redis)
-    hub = build_hub(settings, bus, redis)
+    codec = DocumentCodec(processes=settings.document_processes)
+    hub = build_hub(settings, bus, redis, codec)
     bus.on_reconnect = hub.anti_entropy
     watch(hub)
     connection_limits = ConnectionLimits(
@@ -81,16 +94,21 @@ def create_app(settings: Settings) -> Litestar:
         per_user=settings.max_connections_per_user,
         per_workflow=settings.max_connections_per_document,
     )
+    revocations = Revocations(keys.revocations(), bus.publish)
     state = State(
         {
             "settings": settings,
             "redis": redis,
             "keys": keys,
-            "sessions": SessionStore(redis, keys, settings.session_max_age),
+            "sessions": SessionStore(
+                redis, keys, settings.session_max_age, on_revoked=lambda digest: revocations.revoke(session_key(digest))
+            ),
+            "revocations": revocations,
             "limiter": RateLimiter(redis, keys),
             "registry": registry,
             "hub": hub,
             "connection_limits": connection_limits,
+            "codec": codec,
         }
     )
 
@@ -102,11 +120,22 @@ def create_app(settings: Settings) -> Litestar:
         bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
         state.runs = RunService(
-            pool=engine.pool, redis=redis, keys=keys, registry=registry, settings=settings, limiter=state.limiter
+            pool=engine.pool,
+            redis=redis,
+            keys=keys,
+            registry=registry,
+            settings=settings,
+            limiter=state.limiter,
+            codec=state.codec,
         )
         await bus.start()
+        await bus.subscribe(revocations.channel, revocations.on_message)
         await hub.start()
         await connection_limits.start()
+        lag_probe = asyncio.create_task(measure_loop_lag())
+        metrics_server = None
+        if settings.metrics_port:  # a private address for the scraper, off the public port
+            metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.metrics_host)
         # Everything allocated at start-up lives as long as the process: keep it out of the
         # collector's full passes, which otherwise show up as multi-millisecond fan-out stalls.
         gc.collect()
@@ -114,6 +143,10 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            lag_probe.cancel()
+            if metrics_server is not None:
+                metrics_server.shutdown()
+                metrics_server.server_close()
             for room in hub.rooms.values():
                 for connection in list(room.connections.values()):
                     connection.shut(1012, "server restarting")
@@ -122,6 +155,7 @@ def create_app(settings: Settings) -> Litestar:
             await bus.stop()
             await engine.close_connection_pool()
             await redis.aclose()
+            state.codec.close()
 
     @get(["/", "/w/{workflow_id:str}"], opt=PUBLIC, include_in_schema=False)
     async def editor(request: Request[Any, Any, Any]) -> File:
@@ -156,6 +190,7 @@ def create_app(settings: Settings) -> Litestar:
             "registry": provide("registry"),
             "limiter": provide("limiter"),
             "hub": provide("hub"),
+            "codec": provide("codec"),
             "access": Provide(provide_access),
             "runs": provide("runs"),
             "run_access": Provide(provide_run_access),

@@ -43,7 +43,7 @@ def cmd_web(_: argparse.Namespace) -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
-        proxy_headers=True,
+        proxy_headers=False,  # the app trusts X-Forwarded-For from TRUSTED_PROXIES only
         log_config=None,
         ws_max_size=16 * 1024 * 1024,
         timeout_graceful_shutdown=10,

@@ -15,6 +15,7 @@ from collab.room import Limits
 from server.keys import RedisKeys
 from server.settings import Settings
 from server.tables import ROLE_RANK, Role
+from server.workflows.codec import DocumentCodec
 from server.workflows.service import role_of
 from server.workflows.store import PostgresDocumentStore
 
@@ -22,7 +23,7 @@ CLOSE_REMOVED = 4403
 CLOSE_GONE = 4404
 
 
-def build_hub(settings: Settings, bus: RedisBus, redis: Redis) -> Hub:
+def build_hub(settings: Settings, bus: RedisBus, redis: Redis, codec: DocumentCodec) -> Hub:
     keys = RedisKeys(settings.redis_namespace)
     hub: Hub
 
@@ -46,7 +47,7 @@ def build_hub(settings: Settings, bus: RedisBus, redis: Redis) -> Hub:
                 connection.identity.can_write = ROLE_RANK[role] >= ROLE_RANK[Role.EDITOR]
 
     hub = Hub(
-        PostgresDocumentStore(),
+        PostgresDocumentStore(codec),
         bus,
         CollabKeys(keys.collab_prefix()),
         journal=RedisJournal(redis, keys.collab_prefix()),

@@ -19,6 +19,8 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
+from server.text import DISPLAY_TEXT
+
 log = structlog.get_logger(__name__)
 
 
@@ -111,8 +113,20 @@ def _from_galaxy_error(exc: GalaxyError) -> ProblemDetailsException:
     return _problem(exc.status_code, exc.detail, slug=exc.slug, extra=exc.extra, headers=exc.headers())
 
 
+# msgspec names the pattern a string failed; say what the display-name pattern means instead.
+_DISPLAY_TEXT_RULE = (
+    f"`str` matching regex {DISPLAY_TEXT!r}",
+    "visible text (no control, bidi or zero-width characters)",
+)
+
+
+def _readable(message: str) -> str:
+    return message.replace(*_DISPLAY_TEXT_RULE)
+
+
 def _from_validation(exc: ValidationException) -> ProblemDetailsException:
     errors = exc.extra if isinstance(exc.extra, list) else []
+    errors = [{**e, "message": _readable(str(e.get("message", "")))} if isinstance(e, dict) else e for e in errors]
     messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
     detail = (
         "The request is not valid: " + "; ".join(m for m in messages if m)

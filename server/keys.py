@@ -36,6 +36,10 @@ class RedisKeys:
         """Channel on which web processes tell workers to stop a run's running nodes."""
         return f"{self.namespace}:run-control"
 
+    def revocations(self) -> str:
+        """Channel on which web processes announce revoked tokens and ended sessions."""
+        return f"{self.namespace}:revocations"
+
     def arq_job_prefix(self) -> str:
         return "arq:job:"
 

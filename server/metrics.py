@@ -1,7 +1,10 @@
-"""Prometheus metrics of the collaboration layer (HTTP metrics come from Litestar's plugin)."""
+"""Prometheus metrics of the collaboration layer and the event loop (HTTP metrics come from
+Litestar's plugin)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import weakref
 from collections.abc import Iterator
 
@@ -16,6 +19,21 @@ FANOUT_LATENCY = Histogram(
     "Time from one web process publishing a document update to another applying it.",
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0),
 )
+
+LOOP_LAG = Histogram(
+    "galaxy_event_loop_lag_seconds",
+    "How late the event loop woke a task that asked to sleep (work blocking the loop shows here).",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+LAG_PROBE_INTERVAL = 0.1
+
+
+async def measure_loop_lag(interval: float = LAG_PROBE_INTERVAL) -> None:
+    """Sleep `interval` again and again, recording how much later than asked each wake-up came."""
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(interval)
+        LOOP_LAG.observe(max(0.0, time.perf_counter() - started - interval))
 
 
 class CollabCollector(Collector):

@@ -17,6 +17,46 @@ from server.settings import Settings
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 REQUEST_ID_HEADER = "x-request-id"
 
+# Credentials that must never reach a log line or an error report: API tokens (also inside
+# `?token=` on WebSocket URLs, which uvicorn logs), webhook secrets, bearer headers, session
+# cookies and anything passed as a token/secret/password query or form field.
+_SECRETS = (
+    (re.compile(r"glx_[A-Za-z0-9_\-]+"), "glx_[redacted]"),
+    (re.compile(r"whsec_[A-Za-z0-9+/=_\-]+"), "whsec_[redacted]"),
+    (re.compile(r"(?i)(bearer\s+)(?!\[redacted\])[^\s\"',;]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)(galaxy_session=)[^;\s\"',&]+"), r"\1[redacted]"),
+    (re.compile(r"(?i)\b((?:token|secret|password|api_key)=)(?!glx_\[redacted\])[^&\s\"',;]+"), r"\1[redacted]"),
+)
+REDACTED = "[redacted]"
+_SECRET_FIELDS = frozenset({"authorization", "cookie", "set-cookie", "password", "token", "secret", "x-csrf-token"})
+
+
+def redact(text: str) -> str:
+    """`text` with every credential it holds replaced by `[redacted]`."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_rendered(_: Any, __: str, event: Any) -> Any:
+    """Last step of every log line: the rendered line, whoever logged it (uvicorn included)."""
+    return redact(event) if isinstance(event, str) else event
+
+
+def scrub_event(event: Any, hint: Any = None) -> Any:
+    """Sentry `before_send`: credentials out of every string of the event, and the values of
+    fields named like credentials (headers, cookies, form fields) dropped."""
+    if isinstance(event, str):
+        return redact(event)
+    if isinstance(event, dict):
+        return {
+            key: REDACTED if isinstance(key, str) and key.lower() in _SECRET_FIELDS else scrub_event(value)
+            for key, value in event.items()
+        }
+    if isinstance(event, list | tuple):
+        return [scrub_event(item) for item in event]
+    return event
+
 
 def configure_logging(settings: Settings) -> None:
     """Route structlog and the standard library (uvicorn, litestar, arq) through one renderer."""
@@ -43,6 +83,7 @@ def configure_logging(settings: Settings) -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 renderer,
+                _redact_rendered,
             ],
         )
     )
@@ -77,6 +118,8 @@ def init_sentry(settings: Settings, *, worker: bool = False) -> None:
         integrations=integrations,
         traces_sample_rate=0.0,
         send_default_pii=False,
+        before_send=scrub_event,
+        before_send_transaction=scrub_event,
     )
 
 

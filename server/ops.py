@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
 from litestar import Controller, Request, get
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.plugins.prometheus import PrometheusController
 from litestar.response import Response
 
+from server.errors import NotFound, Unauthorized
 from server.migrations import pending_migrations
+from server.settings import Settings
 from server.tables import Workflow
 
 PUBLIC = {"exclude_from_auth": True}
@@ -44,7 +49,19 @@ class HealthController(Controller):
         )
 
 
+def metrics_access(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """`/metrics` on the public port only with `METRICS_TOKEN`, sent as a bearer token; without
+    one it is not served there at all (use `METRICS_PORT` for a separate, private address)."""
+    settings: Settings = connection.app.state.settings
+    if not settings.metrics_token:
+        raise NotFound("Metrics are not served on this port; see METRICS_PORT and METRICS_TOKEN.")
+    sent = connection.headers.get("authorization", "")
+    if not hmac.compare_digest(sent.encode(), f"Bearer {settings.metrics_token}".encode()):
+        raise Unauthorized("Send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'.")
+
+
 class MetricsController(PrometheusController):
     path = "/metrics"
     opt = PUBLIC
     include_in_schema = False
+    guards = [metrics_access]

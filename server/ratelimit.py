@@ -16,7 +16,8 @@ class RateLimiter:
         self._keys = keys
 
     async def hit(self, bucket: str, ident: str, *, limit: int, window: int) -> None:
-        """Count one hit; raise `TooManyRequests` with the seconds to wait once over `limit`."""
+        """Count one hit and judge it in the same atomic step; raise `TooManyRequests` with the
+        seconds to wait once over `limit`."""
         count, ttl = await self.record(bucket, ident, window=window)
         if count > limit:
             raise self._refusal(bucket, ttl)
@@ -31,16 +32,6 @@ class RateLimiter:
             pipe.ttl(key)
             _, count, ttl = await pipe.execute()
         return int(count), int(ttl)
-
-    async def check(self, bucket: str, ident: str, *, limit: int) -> None:
-        """Raise `TooManyRequests` if `limit` hits were already recorded in the current window."""
-        key = self._keys.rate_limit(bucket, ident)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(key)
-            pipe.ttl(key)
-            count, ttl = await pipe.execute()
-        if count is not None and int(count) >= limit:
-            raise self._refusal(bucket, int(ttl))
 
     @staticmethod
     def _refusal(bucket: str, ttl: int) -> TooManyRequests:

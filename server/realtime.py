@@ -24,8 +24,9 @@ from collab.hub import Hub
 from collab.protocol import ProtocolError
 from collab.store import DocumentGone
 from server.accounts import service as accounts
-from server.accounts.sessions import SESSION_COOKIE, SessionStore
+from server.accounts.sessions import SESSION_COOKIE, SessionStore, session_digest
 from server.connection_limits import ConnectionLimits, Refusal
+from server.revocation import Revocations, session_key, token_key
 from server.settings import Settings
 from server.tables import ROLE_RANK, Role
 from server.workflows.service import role_of
@@ -67,19 +68,22 @@ def _origin_allowed(socket: WebSocket[Any, Any, Any], settings: Settings) -> boo
     return urlsplit(origin).netloc in allowed
 
 
-async def _identify(socket: WebSocket[Any, Any, Any], settings: Settings) -> tuple[dict[str, Any] | None, str]:
+async def _identify(socket: WebSocket[Any, Any, Any], settings: Settings) -> tuple[dict[str, Any] | None, str, str]:
+    """The user, why not (when None), and the key that revoking the credential closes it by."""
     token = socket.query_params.get("token")
     if token:
-        return await accounts.user_for_token(token), "this API token is not valid or has been revoked"
+        why = "this API token is not valid or has been revoked"
+        return await accounts.user_for_token(token), why, token_key(accounts.token_digest(token))
     session_id = socket.cookies.get(SESSION_COOKIE)
     if session_id:
         if not _origin_allowed(socket, settings):
-            return None, "origin"
+            return None, "origin", ""
         sessions: SessionStore = socket.app.state.sessions
         session = await sessions.get(session_id)
         if session is not None:
-            return await accounts.find_user_by_id(session.user_id), "your session has ended; sign in again"
-    return None, "sign in, or pass ?token=<API token>"
+            user = await accounts.find_user_by_id(session.user_id)
+            return user, "your session has ended; sign in again", session_key(session_digest(session_id))
+    return None, "sign in, or pass ?token=<API token>", ""
 
 
 _REFUSALS = {
@@ -93,7 +97,7 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     settings: Settings = socket.app.state.settings
     hub: Hub = socket.app.state.hub
     await socket.accept()
-    user, why = await _identify(socket, settings)
+    user, why, credential = await _identify(socket, settings)
     if user is None:
         if why == "origin":
             await socket.close(CLOSE_FORBIDDEN_ORIGIN, "cross-site WebSocket refused")
@@ -122,6 +126,8 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
         await socket.close(CLOSE_NOT_FOUND, "no such workflow")
         return
     structlog.contextvars.bind_contextvars(workflow_id=workflow_id, user_id=user_id)
+    revocations: Revocations = socket.app.state.revocations
+    revocations.track(credential, connection)
     writer = asyncio.create_task(connection.run_writer())
     reader = asyncio.create_task(_read(socket, room, connection, settings))
     try:
@@ -129,6 +135,7 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
         # stop reading then too, or a silent peer would hold the handler open forever.
         await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        revocations.forget(credential, connection)
         hub.leave(room, connection)
         await limits.release(connection.id)
         connection.shut(connection.close_code or 1000, "bye")

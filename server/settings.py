@@ -6,6 +6,7 @@ variable and what it expects; the entry points print that line and exit.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -68,6 +69,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     collab_stale_after: float = 10.0
     collab_unload_after: int = 10
     version_every: int = 600
+    document_processes: int = 1
+    trusted_proxies: str = ""
+    metrics_token: str = ""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
 
 
 def _int(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -155,6 +161,20 @@ def _public_url(raw: str) -> str:
     return _url("http", "https")(raw).rstrip("/") if raw.strip() else ""
 
 
+def _networks(raw: str) -> str:
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    try:
+        return ",".join(str(ipaddress.ip_network(item, strict=False)) for item in items)
+    except ValueError:
+        raise ValueError("a comma-separated list of IP addresses or networks, like 10.0.0.5,10.1.0.0/16") from None
+
+
+def _metrics_token(raw: str) -> str:
+    if len(raw.strip()) < 16:
+        raise ValueError("a random string of at least 16 characters")
+    return raw.strip()
+
+
 # variable → (field, parser); `None` parser means the raw string is kept.
 _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "DATABASE_URL": ("database_url", _url("postgres", "postgresql")),
@@ -200,6 +220,11 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "COLLAB_FLUSH_INTERVAL": ("collab_flush_interval", _float(0.01, 60)),
     "COLLAB_SWEEP_INTERVAL": ("collab_sweep_interval", _float(0.1, 3600)),
     "COLLAB_STALE_AFTER": ("collab_stale_after", _float(1, 86_400)),
+    "DOCUMENT_PROCESSES": ("document_processes", _int(1, 64)),
+    "TRUSTED_PROXIES": ("trusted_proxies", _networks),
+    "METRICS_TOKEN": ("metrics_token", _metrics_token),
+    "METRICS_HOST": ("metrics_host", None),
+    "METRICS_PORT": ("metrics_port", _int(0, 65535)),
 }
 _REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
 
@@ -225,9 +250,25 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         if not values.get(field):
             raise SettingsError(f"{variable} is not set: expected {_describe(variable)}.")
     settings = Settings(**values)
+    if settings.extra_nodes:
+        _check_extra_nodes(settings.extra_nodes)
     if settings.public_url.startswith("https://") and "secure_cookies" not in values:
         settings = msgspec.structs.replace(settings, secure_cookies=True)
     return settings
+
+
+def _check_extra_nodes(module: str) -> None:
+    """Import the extension module now, so a bad one stops start-up with one line rather than a
+    traceback from deep inside the web or worker process."""
+    from engine.nodes import load_node_types
+
+    try:
+        load_node_types(module)
+    except ImportError as err:
+        raise SettingsError(f"GALAXY_EXTRA_NODES is invalid: cannot import {module} ({err}).") from None
+    except Exception as err:  # any error raised while importing or reading the module
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise SettingsError(f"GALAXY_EXTRA_NODES is invalid: {reason}") from None
 
 
 def to_environment(settings: Settings) -> dict[str, str]:

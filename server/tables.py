@@ -94,6 +94,10 @@ class WorkflowVersion(Table, tablename="workflow_versions"):
     name = Varchar(length=200, default="")
     automatic = Boolean(default=False)
     snapshot = Bytea()
+    # Entries of the snapshot's `nodes` and `edges` maps, counted when the version is made, so
+    # listing versions never decodes a snapshot.
+    nodes = Integer(default=0)
+    edges = Integer(default=0)
     author = ForeignKey(references=User, on_delete=OnDelete.set_null, null=True)
     created_at = Timestamptz(default=TimestamptzNow())
 

@@ -17,7 +17,7 @@ import redis
 
 from server.embedded import EmbeddedPostgres, EmbeddedRedis, port_open
 from server.settings import PROJECT_ROOT, Settings, load_settings
-from tests.support import Clients, ServiceUrls, User, admin_sql, run_server_in_thread
+from tests.support import METRICS_TOKEN, Clients, ServiceUrls, User, admin_sql, run_server_in_thread
 
 RUN_ID = secrets.token_hex(4)
 
@@ -83,6 +83,7 @@ def settings(services: ServiceUrls, tmp_path_factory: pytest.TempPathFactory) ->
         login_limit_per_ip=100_000,
         login_limit_per_email=100_000,
         signup_limit_per_ip=100_000,
+        metrics_token=METRICS_TOKEN,
     )
 
 

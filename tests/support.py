@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import httpx
@@ -23,6 +23,8 @@ from server.embedded import free_port
 from server.settings import PROJECT_ROOT, Settings, to_environment
 
 PASSWORD = "correct horse battery"
+METRICS_TOKEN = "test-metrics-token-0123456789"
+METRICS_HEADERS = {"authorization": f"Bearer {METRICS_TOKEN}"}
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,13 @@ def run_server(settings: Settings) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def server_process(settings: Settings) -> Iterator[ServerProcess]:
-    """Like `run_server`, with the process itself at hand (to kill it)."""
+def server_process(settings: Settings, log: IO[bytes] | None = None) -> Iterator[ServerProcess]:
+    """Like `run_server`, with the process itself at hand (to kill it); `log` receives its output."""
     port = free_port()
     env = {**os.environ, **to_environment(settings), "HOST": "127.0.0.1", "PORT": str(port), "LOG_JSON": "false"}
+    output = log if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "web"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "server.cli", "web"], env=env, cwd=PROJECT_ROOT, stdout=output, stderr=output,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -110,7 +112,9 @@ def server_process(settings: Settings) -> Iterator[ServerProcess]:
 def run_server_in_thread(settings: Settings) -> Iterator[str]:
     """Serve `create_app(settings)` in a background thread of this process (one per process)."""
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

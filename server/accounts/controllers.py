@@ -15,9 +15,11 @@ from server.accounts import service
 from server.accounts.auth import CurrentUser
 from server.accounts.schemas import Me, SignIn, SignUp, TokenCreate, TokenCreated, TokenList, TokenOut
 from server.accounts.sessions import SESSION_COOKIE, Session, SessionStore
-from server.errors import Unauthorized
+from server.errors import Forbidden, Unauthorized
 from server.ratelimit import RateLimiter
+from server.revocation import Revocations, token_key
 from server.settings import Settings
+from server.text import normalize_email
 
 PUBLIC = {"exclude_from_auth": True}
 
@@ -89,13 +91,13 @@ class AuthController(Controller):
     ) -> Response[Me]:
         window = settings.login_limit_window
         await limiter.hit("sign-in", client_ip(request), limit=settings.login_limit_per_ip, window=window)
-        email = service.normalize_email(data.email)
-        # Per email, only failures count, so a correct password is never locked out by its own
-        # earlier successes; per address, every attempt counts.
-        await limiter.check("sign-in-email", email, limit=settings.login_limit_per_email)
+        email = normalize_email(data.email)
+        # Per email, an attempt is counted and judged in one atomic step *before* the password is
+        # checked, so parallel guesses cannot all pass a check made before any of them was
+        # counted. A correct password clears the count, so successes never lock anyone out.
+        await limiter.hit("sign-in-email", email, limit=settings.login_limit_per_email, window=window)
         user = await service.authenticate(email, data.password)
         if user is None:
-            await limiter.record("sign-in-email", email, window=window)
             raise Unauthorized("Wrong email or password.")
         await limiter.reset("sign-in-email", email)
         return await self._start_session(request, user, 200)
@@ -121,6 +123,10 @@ class TokenController(Controller):
 
     @post("/", summary="Create a personal API token (shown once)")
     async def create(self, request: Request[CurrentUser, Any, Any], data: JSONBody[TokenCreate]) -> TokenCreated:
+        """Only a signed-in session may create tokens: a leaked token must not be able to mint
+        successors that outlive its revocation."""
+        if request.user.via != "session":
+            raise Forbidden("API tokens cannot create tokens; sign in with your password to create one.")
         row, token = await service.create_token(request.user.id, data.name)
         return TokenCreated(
             id=row["id"], name=row["name"], prefix=row["prefix"], created_at=row["created_at"], token=token
@@ -133,4 +139,7 @@ class TokenController(Controller):
 
     @delete("/{token_id:uuid}", summary="Revoke an API token")
     async def revoke(self, request: Request[CurrentUser, Any, Any], token_id: FromPath[UUID]) -> None:
-        await service.revoke_token(request.user.id, token_id)
+        """Revoking also closes, on every web process, the WebSockets opened with the token."""
+        token_hash = await service.revoke_token(request.user.id, token_id)
+        revocations: Revocations = request.app.state.revocations
+        await revocations.revoke(token_key(token_hash))

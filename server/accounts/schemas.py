@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 
 from server.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from server.text import DISPLAY_TEXT
 
 Email = Annotated[
     str,
@@ -28,8 +29,6 @@ NewPassword = Annotated[
         description=f"At least {MIN_PASSWORD_LENGTH} characters.",
     ),
 ]
-# Visible text: no control characters (Postgres cannot store NUL), not only whitespace.
-DISPLAY_TEXT = r"^(?=.*\S)[^\x00-\x1f\x7f]*$"
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=DISPLAY_TEXT)]
 
 

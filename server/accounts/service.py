@@ -13,16 +13,13 @@ import asyncpg
 from server.accounts.passwords import hash_password, needs_rehash, verify_password
 from server.errors import Conflict, NotFound
 from server.tables import ApiToken, User
+from server.text import normalize_email
 
 TOKEN_PREFIX = "glx_"
 TOKEN_USE_PRECISION = timedelta(minutes=1)
 
 
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def _token_digest(token: str) -> str:
+def token_digest(token: str) -> str:
     # Tokens carry 256 random bits, so a fast hash is enough: there is nothing to brute-force.
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -64,7 +61,7 @@ async def authenticate(email: str, password: str) -> dict[str, Any] | None:
 
 async def create_token(user_id: UUID, name: str) -> tuple[dict[str, Any], str]:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = ApiToken(user=user_id, name=name.strip(), token_hash=_token_digest(token), prefix=token[:10])
+    record = ApiToken(user=user_id, name=name.strip(), token_hash=token_digest(token), prefix=token[:10])
     await record.save()
     row = await _token_query(user_id).where(ApiToken.id == record.id).first()
     assert row is not None
@@ -82,14 +79,17 @@ async def list_tokens(user_id: UUID) -> list[dict[str, Any]]:
     return rows
 
 
-async def revoke_token(user_id: UUID, token_id: UUID) -> None:
+async def revoke_token(user_id: UUID, token_id: UUID) -> str:
+    """Revoke one of the user's tokens; returns its stored hash (which names its open sockets)."""
     updated = await (
         ApiToken.update({ApiToken.revoked_at: datetime.now(UTC)})
         .where((ApiToken.id == token_id) & (ApiToken.user == user_id) & ApiToken.revoked_at.is_null())
-        .returning(ApiToken.id)
+        .returning(ApiToken.token_hash)
     )
     if not updated:
         raise NotFound("No such token.")
+    token_hash: str = updated[0]["token_hash"]
+    return token_hash
 
 
 async def user_for_token(token: str) -> dict[str, Any] | None:
@@ -98,7 +98,7 @@ async def user_for_token(token: str) -> dict[str, Any] | None:
         return None
     row = await (
         ApiToken.select(ApiToken.id, ApiToken.user, ApiToken.last_used_at)
-        .where((ApiToken.token_hash == _token_digest(token)) & ApiToken.revoked_at.is_null())
+        .where((ApiToken.token_hash == token_digest(token)) & ApiToken.revoked_at.is_null())
         .first()
     )
     if row is None:

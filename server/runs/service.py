@@ -29,6 +29,7 @@ from server.runs.store import PostgresRunStore, decode_json, encode_json, graph_
 from server.settings import Settings
 from server.workflows import document
 from server.workflows import service as workflows
+from server.workflows.codec import DocumentCodec
 
 log = structlog.get_logger(__name__)
 
@@ -84,7 +85,9 @@ class RunService:
         registry: NodeRegistry,
         settings: Settings,
         limiter: RateLimiter,
+        codec: DocumentCodec,
     ) -> None:
+        self.codec = codec
         self.pool = pool
         self.redis = redis
         self.keys = keys
@@ -110,8 +113,7 @@ class RunService:
             raise Invalid(
                 f"node_ids lists {len(request.node_ids)} nodes; a workflow has at most {self.settings.max_nodes}."
             )
-        doc = await workflows.load_document(workflow_id, live_state)
-        graph = document.document_graph(doc)
+        graph = (await workflows.read_document(workflow_id, self.codec, live_state)).graph
         known_inputs = workflow_inputs(graph)
         unknown = sorted(set(request.inputs) - known_inputs)
         if unknown:

@@ -18,6 +18,7 @@ from server.settings import Settings
 from server.tables import Role
 from server.workflows import document, service
 from server.workflows.access import Access, role
+from server.workflows.codec import DocumentCodec
 from server.workflows.schemas import (
     GraphOut,
     MemberInvite,
@@ -41,22 +42,22 @@ async def _detail(
     my_role: Role,
     settings: NamedDependency[Settings],
     registry: NamedDependency[NodeRegistry],
+    codec: NamedDependency[DocumentCodec],
     hub: Hub | None = None,
 ) -> WorkflowDetail:
     """`hub`: include edits the store may not hold yet (any process's journal)."""
     unstored = await hub.unstored(str(workflow_id)) if hub is not None else None
     row = await service.get_workflow(workflow_id)
-    doc = await service.load_document(workflow_id, unstored)
-    graph = document.document_graph(doc)
-    problems = document.check_graph(graph, registry, max_nodes=settings.max_nodes, max_edges=settings.max_edges)
+    view = await service.read_document(workflow_id, codec, unstored)
+    problems = document.check_graph(view.graph, registry, max_nodes=settings.max_nodes, max_edges=settings.max_edges)
     return WorkflowDetail(
         id=row["id"],
-        name=document.document_name(doc) or row["name"],
+        name=view.name,
         role=my_role,
         owner_id=row["owner"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        graph=GraphOut(**document.graph_to_json(graph)),
+        graph=GraphOut(**document.graph_to_json(view.graph)),
         problems=document.problems_as_dicts(problems),
     )
 
@@ -72,6 +73,7 @@ class WorkflowController(Controller):
         data: JSONBody[WorkflowCreate],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
     ) -> WorkflowDetail:
         if data.template:
             default_name, build = TEMPLATES[data.template]
@@ -79,7 +81,7 @@ class WorkflowController(Controller):
         else:
             default_name, graph = "Untitled workflow", Graph(nodes={}, edges={})
         workflow_id = await service.create_workflow(request.user.id, data.name or default_name, graph, registry)
-        return await _detail(workflow_id, Role.OWNER, settings, registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/", summary="List your own and shared workflows, newest first")
     async def list_workflows(
@@ -108,6 +110,7 @@ class WorkflowController(Controller):
         request: Request[CurrentUser, Any, Any],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
     ) -> WorkflowDetail:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_import_bytes:
@@ -124,7 +127,7 @@ class WorkflowController(Controller):
                 raise BadRequest(str(err)) from None
             raise Invalid(str(err), err.problems) from None
         workflow_id = await service.create_workflow(request.user.id, name, graph, registry)
-        return await _detail(workflow_id, Role.OWNER, settings, registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/{workflow_id:uuid}", opt=VIEWER, summary="A workflow with its graph (read from its live document)")
     async def get_workflow(
@@ -132,9 +135,10 @@ class WorkflowController(Controller):
         access: NamedDependency[Access],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
         hub: NamedDependency[Hub],
     ) -> WorkflowDetail:
-        return await _detail(access.workflow_id, access.role, settings, registry, hub)
+        return await _detail(access.workflow_id, access.role, settings, registry, codec, hub)
 
     @patch("/{workflow_id:uuid}", opt=EDITOR, summary="Rename a workflow")
     async def rename(
@@ -144,15 +148,12 @@ class WorkflowController(Controller):
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
         hub: NamedDependency[Hub],
+        codec: NamedDependency[DocumentCodec],
     ) -> WorkflowDetail:
-        update = await service.rename_workflow(
-            access.workflow_id,
-            data.name.strip() or data.name,
-            access.user.id,
-            await hub.unstored(str(access.workflow_id)),
-        )
+        unstored = await hub.unstored(str(access.workflow_id))
+        update = await service.rename_workflow(access.workflow_id, data.name.strip(), access.user.id, codec, unstored)
         hub.apply_server_update(str(access.workflow_id), update, stored=True)
-        return await _detail(access.workflow_id, access.role, settings, registry, hub)
+        return await _detail(access.workflow_id, access.role, settings, registry, codec, hub)
 
     @delete("/{workflow_id:uuid}", opt=OWNER, summary="Delete a workflow")
     async def delete_workflow(self, access: NamedDependency[Access], hub: NamedDependency[Hub]) -> None:
@@ -165,17 +166,20 @@ class WorkflowController(Controller):
         access: NamedDependency[Access],
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
         hub: NamedDependency[Hub],
     ) -> WorkflowDetail:
-        doc = await service.load_document(access.workflow_id, await hub.unstored(str(access.workflow_id)))
-        name = ("Copy of " + document.document_name(doc))[:200]
-        workflow_id = await service.create_workflow(access.user.id, name, document.document_graph(doc), registry)
-        return await _detail(workflow_id, Role.OWNER, settings, registry)
+        view = await service.read_document(access.workflow_id, codec, await hub.unstored(str(access.workflow_id)))
+        name = ("Copy of " + view.name)[:200]
+        workflow_id = await service.create_workflow(access.user.id, name, view.graph, registry)
+        return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/{workflow_id:uuid}/export", opt=VIEWER, summary="Export a workflow as JSON")
-    async def export(self, access: NamedDependency[Access], hub: NamedDependency[Hub]) -> dict[str, Any]:
-        doc = await service.load_document(access.workflow_id, await hub.unstored(str(access.workflow_id)))
-        return document.export_workflow(document.document_name(doc), document.document_graph(doc))
+    async def export(
+        self, access: NamedDependency[Access], codec: NamedDependency[DocumentCodec], hub: NamedDependency[Hub]
+    ) -> dict[str, Any]:
+        view = await service.read_document(access.workflow_id, codec, await hub.unstored(str(access.workflow_id)))
+        return document.export_workflow(view.name, view.graph)
 
     @get("/{workflow_id:uuid}/members", opt=VIEWER, summary="Members of a workflow and their roles")
     async def members(self, access: NamedDependency[Access]) -> MemberList:

@@ -8,14 +8,16 @@ Multi-line text parameters are Y.Text so that people typing into the same prompt
 time merge character by character; every other value is a plain JSON value.
 
 Reading is total: whatever a client wrote into the document comes back as a Graph, and
-anything malformed surfaces as a validation problem instead of an exception.
+anything malformed surfaces as a validation problem instead of an exception. Reading also
+sanitises: every string that leaves the document is one Postgres can store (no NUL), and the
+name is a display name (no control, bidi or zero-width characters; never empty).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 from pycrdt import Array, Doc, Map, Text
@@ -25,8 +27,9 @@ from engine.graph import Edge, Graph, Node, Position
 from engine.registry import NodeRegistry
 from engine.spec import NodeSpec, ParamKind
 from engine.validate import Problem, structural_problems, validate_graph
-from server.accounts.schemas import DISPLAY_TEXT
+from server.text import DISPLAY_TEXT, safe_name, storable
 
+UNTITLED = "Untitled workflow"
 FORMAT = "galaxy.workflow"
 FORMAT_VERSION = 1
 
@@ -85,16 +88,29 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if depth > MAX_VALUE_DEPTH:
         return None
     if isinstance(value, Text):
-        return str(value)
+        return storable(str(value))
+    if isinstance(value, str):
+        return storable(value)
     if isinstance(value, Map | dict):
-        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+        return {storable(str(k)): _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, Array | list):
         return [_plain(v, depth + 1) for v in value]
     if isinstance(value, float):
         return int(value) if value.is_integer() and abs(value) <= 2**53 else value
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | int):
         return value
     return None
+
+
+class Specs(Protocol):
+    """Where node specs are looked up: a `NodeRegistry`, or a plain dict (which can be pickled
+    to a document worker process)."""
+
+    def get(self, node_type: str, /) -> NodeSpec | None: ...
+
+
+def spec_table(registry: NodeRegistry) -> dict[str, NodeSpec]:
+    return {spec.type: spec for spec in registry.specs()}
 
 
 def text_keys(spec: NodeSpec | None) -> frozenset[str]:
@@ -109,7 +125,7 @@ def text_keys(spec: NodeSpec | None) -> frozenset[str]:
 # --- Graph → document -------------------------------------------------------------------
 
 
-def _node_map(node: Node, registry: NodeRegistry) -> Map[Any]:
+def _node_map(node: Node, registry: Specs) -> Map[Any]:
     texts = text_keys(registry.get(node.type))
     data = {k: Text(v) if k in texts and isinstance(v, str) else v for k, v in node.data.items()}
     return Map(
@@ -132,7 +148,7 @@ def _edge_map(edge: Edge) -> Map[Any]:
     )
 
 
-def new_document(graph: Graph, name: str, registry: NodeRegistry) -> Doc[Any]:
+def new_document(graph: Graph, name: str, registry: Specs) -> Doc[Any]:
     """A fresh document holding `graph` and `name`."""
     doc: Doc[Any] = Doc()
     nodes = doc.get("nodes", type=Map)
@@ -152,7 +168,7 @@ def set_name(doc: Doc[Any], name: str) -> None:
         doc.get("meta", type=Map)["name"] = name
 
 
-def replace_graph(doc: Doc[Any], graph: Graph, registry: NodeRegistry) -> None:
+def replace_graph(doc: Doc[Any], graph: Graph, registry: Specs) -> None:
     """Make `doc` hold exactly `graph`, touching only what differs (a restore is a normal edit)."""
     nodes = doc.get("nodes", type=Map)
     edges = doc.get("edges", type=Map)
@@ -178,7 +194,7 @@ def _number(value: Any) -> float:
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    return storable(value) if isinstance(value, str) else ""
 
 
 def _entry(raw: Any) -> dict[str, Any]:
@@ -191,13 +207,15 @@ def _entry(raw: Any) -> dict[str, Any]:
 
 
 def document_name(doc: Doc[Any]) -> str:
-    return _str(doc.get("meta", type=Map).get("name"))
+    """The workflow's name as a display name (whatever a member wrote into `meta.name`)."""
+    return safe_name(doc.get("meta", type=Map).get("name"), UNTITLED)
 
 
 def document_graph(doc: Doc[Any]) -> Graph:
     """The graph the document holds right now; malformed entries become invalid nodes/edges."""
     nodes: dict[str, Node] = {}
-    for node_id, raw in doc.get("nodes", type=Map).items():
+    for key, raw in doc.get("nodes", type=Map).items():
+        node_id = storable(key)
         entry = _entry(raw)
         position = entry.get("position")
         position = position if isinstance(position, dict) else {}
@@ -209,7 +227,8 @@ def document_graph(doc: Doc[Any]) -> Graph:
             data=data if isinstance(data, dict) else {},
         )
     edges: dict[str, Edge] = {}
-    for edge_id, raw in doc.get("edges", type=Map).items():
+    for key, raw in doc.get("edges", type=Map).items():
+        edge_id = storable(key)
         entry = _entry(raw)
         edges[edge_id] = Edge(
             id=edge_id,

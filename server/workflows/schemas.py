@@ -8,8 +8,9 @@ from uuid import UUID
 
 import msgspec
 
-from server.accounts.schemas import DISPLAY_TEXT, Email
+from server.accounts.schemas import Email
 from server.tables import Role
+from server.text import DISPLAY_TEXT
 
 WorkflowName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=DISPLAY_TEXT)]
 

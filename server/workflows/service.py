@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pycrdt import Doc
 
 from collab.store import DocumentGone
 from engine.graph import Graph
@@ -18,6 +16,7 @@ from server.errors import Conflict, Forbidden, NotFound
 from server.pagination import decode_cursor, encode_cursor
 from server.tables import ROLE_RANK, DocumentUpdate, Membership, Role, Workflow
 from server.workflows import document
+from server.workflows.codec import DocumentCodec, DocumentView, Edit, Rename
 from server.workflows.store import PostgresDocumentStore
 
 NOT_FOUND = "No such workflow, or you are not a member of it."
@@ -50,40 +49,44 @@ async def require_role(workflow_id: UUID, user_id: UUID, needed: Role, *, not_fo
 # --- documents ---------------------------------------------------------------------------
 
 
-async def load_document(workflow_id: UUID, unstored: bytes | None = None) -> Doc[Any]:
-    """The document as stored: the snapshot plus every logged update after it, plus `unstored`
-    (`Hub.unstored`, read before this: edits accepted but not in the log yet)."""
+async def load_parts(workflow_id: UUID) -> list[bytes]:
+    """The document as stored: the snapshot and every logged update after it."""
     try:
-        parts = await PostgresDocumentStore().load(str(workflow_id))
+        return await PostgresDocumentStore().load(str(workflow_id))
     except DocumentGone:
         raise NotFound(NOT_FOUND) from None
-    return document.decode_state(parts[0], [*parts[1:], *([unstored] if unstored else [])])
+
+
+async def read_document(workflow_id: UUID, codec: DocumentCodec, live_state: bytes | None = None) -> DocumentView:
+    """The document's name and graph, decoded off the event loop when it is large.
+
+    `live_state` is what the log may not hold yet (`Hub.unstored`, read before this: the journal
+    of every process and this process's open room).
+    """
+    parts = await load_parts(workflow_id)
+    return await codec.read([*parts, live_state] if live_state else parts)
 
 
 async def edit_document(
-    workflow_id: UUID, author: UUID | None, edit: Callable[[Doc[Any]], None], *, live_state: bytes | None = None
+    workflow_id: UUID, author: UUID | None, change: Edit, codec: DocumentCodec, *, live_state: bytes | None = None
 ) -> bytes:
-    """Apply `edit` to the stored document and log the resulting update.
+    """Apply `change` to the stored document and log the resulting update.
 
-    `live_state` is what the log may not hold yet (`Hub.unstored`); the edit is made on top of it
-    so it also covers the newest changes.
+    The edit is made on top of `live_state` (`Hub.unstored`), so it also covers the newest
+    changes of every process.
 
     The workflow row is locked from read to write so concurrent REST edits apply one after the
     other, and the denormalised `name` column always equals the name the document ends with.
     """
     async with Workflow._meta.db.transaction():
         await Workflow.raw("SELECT id FROM workflows WHERE id = {} FOR UPDATE", workflow_id)
-        doc = await load_document(workflow_id)
-        if live_state is not None:
-            doc.apply_update(live_state)
-        before = doc.get_state()
-        edit(doc)
-        update = doc.get_update(before)
-        await DocumentUpdate.insert(DocumentUpdate(workflow=workflow_id, data=update, author=author))
-        await Workflow.update(
-            {Workflow.updated_at: datetime.now(UTC), Workflow.name: document.document_name(doc)[:200]}
-        ).where(Workflow.id == workflow_id)
-    return update
+        parts = await load_parts(workflow_id)
+        edited = await codec.edit([*parts, live_state] if live_state else parts, change)
+        await DocumentUpdate.insert(DocumentUpdate(workflow=workflow_id, data=edited.update, author=author))
+        await Workflow.update({Workflow.updated_at: datetime.now(UTC), Workflow.name: edited.name}).where(
+            Workflow.id == workflow_id
+        )
+    return edited.update
 
 
 # --- workflows ---------------------------------------------------------------------------
@@ -129,8 +132,10 @@ async def get_workflow(workflow_id: UUID) -> dict[str, Any]:
     return row
 
 
-async def rename_workflow(workflow_id: UUID, name: str, author: UUID, live_state: bytes | None) -> bytes:
-    return await edit_document(workflow_id, author, lambda doc: document.set_name(doc, name), live_state=live_state)
+async def rename_workflow(
+    workflow_id: UUID, name: str, author: UUID, codec: DocumentCodec, live_state: bytes | None
+) -> bytes:
+    return await edit_document(workflow_id, author, Rename(name), codec, live_state=live_state)
 
 
 async def delete_workflow(workflow_id: UUID) -> None:

@@ -5,14 +5,11 @@ Both the collaboration hub and the REST endpoints read documents through it.
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
-
-from pycrdt import Doc, merge_updates
 
 from collab.store import DocumentGone
 from server.tables import DocumentUpdate, Workflow, WorkflowVersion
-from server.workflows import document
+from server.workflows.codec import DocumentCodec
 
 
 def _uuid(doc_id: str) -> UUID:
@@ -23,7 +20,13 @@ def _uuid(doc_id: str) -> UUID:
 
 
 class PostgresDocumentStore:
-    """Snapshot in `workflows.snapshot`, log in `document_updates`."""
+    """Snapshot in `workflows.snapshot`, log in `document_updates`.
+
+    Compaction and versions decode documents through `codec`, off the event loop when large.
+    """
+
+    def __init__(self, codec: DocumentCodec | None = None) -> None:
+        self.codec = codec or DocumentCodec()
 
     async def load(self, doc_id: str) -> list[bytes]:
         workflow_id = _uuid(doc_id)
@@ -89,20 +92,15 @@ class PostgresDocumentStore:
             )
             if not updates:
                 return
-            merged = merge_updates(rows[0]["snapshot"], *(u["data"] for u in updates))
-            doc: Doc[Any] = Doc()
-            doc.apply_update(merged)
+            compacted = await self.codec.snapshot([rows[0]["snapshot"], *(u["data"] for u in updates)])
             last = updates[-1]["id"]
             await Workflow.update(
-                {
-                    Workflow.snapshot: doc.get_update(),
-                    Workflow.snapshot_seq: last,
-                    Workflow.name: (document.document_name(doc) or "Untitled workflow")[:200],
-                }
+                {Workflow.snapshot: compacted.state, Workflow.snapshot_seq: last, Workflow.name: compacted.name}
             ).where(Workflow.id == workflow_id)
             await DocumentUpdate.delete().where((DocumentUpdate.workflow == workflow_id) & (DocumentUpdate.id <= last))
 
     async def save_version(self, doc_id: str, state: bytes, name: str, author: str | None) -> None:
-        await WorkflowVersion.insert(
-            WorkflowVersion(workflow=_uuid(doc_id), name=name, automatic=not name, snapshot=state, author=author)
-        )
+        counts = await self.codec.snapshot([state])
+        version = WorkflowVersion(workflow=_uuid(doc_id), name=name, automatic=not name, snapshot=state, author=author)
+        version.nodes, version.edges = counts.nodes, counts.edges
+        await WorkflowVersion.insert(version)

@@ -13,11 +13,12 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from collab.hub import Hub
 from engine.registry import NodeRegistry
-from server.accounts.schemas import DISPLAY_TEXT
 from server.errors import NotFound
 from server.tables import Role, User, WorkflowVersion
+from server.text import DISPLAY_TEXT
 from server.workflows import document, service
 from server.workflows.access import Access, role
+from server.workflows.codec import DocumentCodec, Restore
 
 
 class VersionCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -44,16 +45,11 @@ class VersionList(msgspec.Struct):
 
 
 def _out(row: dict[str, Any]) -> VersionOut:
-    graph = document.document_graph(document.decode_state(row["snapshot"]))
     author = Author(id=row["author"], name=row["author_name"]) if row["author"] else None
     return VersionOut(
         id=row["id"], name=row["name"], automatic=row["automatic"], author=author, created_at=row["created_at"],
-        nodes=len(graph.nodes), edges=len(graph.edges),
+        nodes=row["nodes"], edges=row["edges"],
     )  # fmt: skip
-
-
-async def _current_state(workflow_id: UUID, hub: Hub) -> bytes:
-    return (await service.load_document(workflow_id, await hub.unstored(str(workflow_id)))).get_update()
 
 
 class VersionController(Controller):
@@ -65,7 +61,7 @@ class VersionController(Controller):
         self, access: NamedDependency[Access], limit: Annotated[int, Parameter(ge=1, le=100)] = 50
     ) -> VersionList:
         rows = await WorkflowVersion.raw(
-            "SELECT v.id, v.name, v.automatic, v.author, u.name AS author_name, v.created_at, v.snapshot "
+            "SELECT v.id, v.name, v.automatic, v.author, u.name AS author_name, v.created_at, v.nodes, v.edges "
             "FROM workflow_versions v LEFT JOIN users u ON u.id = v.author WHERE v.workflow = {} "
             "ORDER BY v.created_at DESC, v.id DESC LIMIT {}",
             access.workflow_id,
@@ -75,15 +71,22 @@ class VersionController(Controller):
 
     @post("/", opt=role(Role.EDITOR), summary="Save the current document as a named version")
     async def create_version(
-        self, access: NamedDependency[Access], data: JSONBody[VersionCreate], hub: NamedDependency[Hub]
+        self,
+        access: NamedDependency[Access],
+        data: JSONBody[VersionCreate],
+        hub: NamedDependency[Hub],
+        codec: NamedDependency[DocumentCodec],
     ) -> VersionOut:
+        # Edits of any process may not be in the log yet: the journal first, then the store.
+        unstored = await hub.unstored(str(access.workflow_id))
+        parts = await service.load_parts(access.workflow_id)
+        current = await codec.snapshot([*parts, unstored] if unstored else parts)
         version = WorkflowVersion(
-            workflow=access.workflow_id, name=data.name.strip(), automatic=False,
-            snapshot=await _current_state(access.workflow_id, hub), author=access.user.id,
+            workflow=access.workflow_id, name=data.name.strip(), automatic=False, snapshot=current.state,
+            author=access.user.id, nodes=current.nodes, edges=current.edges,
         )  # fmt: skip
         await version.save()
-        row = msgspec.structs.asdict(access.user)
-        return _out({**version.to_dict(), "author": access.user.id, "author_name": row["name"]})
+        return _out({**version.to_dict(), "author": access.user.id, "author_name": access.user.name})
 
     @post("/{version_id:uuid}/restore", opt=role(Role.EDITOR), status_code=200, summary="Restore a version")
     async def restore(
@@ -92,6 +95,7 @@ class VersionController(Controller):
         version_id: FromPath[UUID],
         hub: NamedDependency[Hub],
         registry: NamedDependency[NodeRegistry],
+        codec: NamedDependency[DocumentCodec],
     ) -> VersionOut:
         """A restore is an ordinary edit: every collaborator receives it, and it can be undone by
         restoring another version."""
@@ -102,11 +106,11 @@ class VersionController(Controller):
         )
         if row is None:
             raise NotFound("No such version of this workflow.")
-        graph = document.document_graph(document.decode_state(row["snapshot"]))
         update = await service.edit_document(
             access.workflow_id,
             access.user.id,
-            lambda doc: document.replace_graph(doc, graph, registry),
+            Restore(snapshot=row["snapshot"], specs=document.spec_table(registry)),
+            codec,
             live_state=await hub.unstored(str(access.workflow_id)),
         )
         hub.apply_server_update(str(access.workflow_id), update, stored=True)

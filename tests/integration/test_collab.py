@@ -14,7 +14,7 @@ from pycrdt import Map, Text
 from collab import protocol
 from server.settings import Settings
 from tests.collab_client import YClient, eventually
-from tests.support import User, run_server, sql
+from tests.support import METRICS_HEADERS, User, run_server, sql
 
 pytestmark = pytest.mark.anyio
 
@@ -200,7 +200,7 @@ async def test_collaboration_metrics(team: Team) -> None:
     client = await team.client("owner")
     add_node(client, "counted")
     await asyncio.sleep(0.2)
-    text = team.owner.http.get("/metrics").text
+    text = team.owner.http.get("/metrics", headers=METRICS_HEADERS).text
     values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line.startswith("galaxy_")}
     assert values["galaxy_ws_connections"] >= 1 and values["galaxy_collab_rooms"] >= 1
     assert values["galaxy_collab_updates_total"] >= 1
@@ -252,6 +252,7 @@ async def test_named_version_and_restore_reach_live_clients(team: Team) -> None:
     await eventually(lambda: "experiment" not in bob.nodes and "details" in alice.nodes)
     listed = team.viewer.http.get(versions).json()["items"]
     assert listed[0]["name"] == "before the experiment" and listed[0]["author"]["name"] == "owner"
+    assert listed[0]["nodes"] == 7 and listed[0]["edges"] == saved.json()["edges"] > 0
     assert team.viewer.http.post(versions, json={"name": "nope"}).status_code == 403
     other = team.owner.create_workflow()["id"]
     assert team.owner.http.post(f"/api/workflows/{other}/versions/{saved.json()['id']}/restore").status_code == 404

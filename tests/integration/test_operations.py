@@ -21,7 +21,7 @@ import pytest
 from server.embedded import free_port
 from server.settings import PROJECT_ROOT, Settings
 from tests.conftest import _with_database
-from tests.support import ServiceUrls, User, admin_sql, run_server
+from tests.support import METRICS_HEADERS, ServiceUrls, User, admin_sql, run_server
 
 
 def test_health_and_readiness(base_url: str) -> None:
@@ -58,7 +58,7 @@ def test_metrics_count_requests_by_route(base_url: str, new_user: Callable[..., 
     user = new_user()
     wid = user.create_workflow()["id"]
     user.http.get(f"/api/workflows/{wid}")
-    text = httpx.get(f"{base_url}/metrics").text
+    text = httpx.get(f"{base_url}/metrics", headers=METRICS_HEADERS).text
     assert "galaxy_requests_total" in text and "galaxy_request_duration_seconds_bucket" in text
     assert 'path="/api/workflows/{workflow_id}"' in text  # grouped by route, not by id
     assert wid not in text

@@ -34,7 +34,7 @@ from tests.integration.runs_support import (
     wait_for_node,
     wait_for_run,
 )
-from tests.support import Clients, User, assert_problem, run_server
+from tests.support import METRICS_HEADERS, Clients, User, assert_problem, run_server
 
 __all__ = ["node_log", "runs_url", "runs_user"]  # fixtures used by the tests below
 
@@ -322,7 +322,7 @@ def test_run_metrics_are_exported(runs_user: Callable[..., User]) -> None:
     run_id = start_run(owner.http, workflow_id)["id"]
     owner.http.post(f"/api/runs/{run_id}/cancel", json={})
     wait_for_run(owner.http, run_id)
-    metrics = owner.http.get("/metrics").text
+    metrics = owner.http.get("/metrics", headers=METRICS_HEADERS).text
     assert 'galaxy_runs_started_total{trigger="editor"}' in metrics
     assert "# TYPE galaxy_runs_finished_total counter" in metrics
     assert "# TYPE galaxy_node_duration_seconds histogram" in metrics
