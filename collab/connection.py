@@ -2,8 +2,10 @@
 
 The transport (a Litestar WebSocket, a `websockets` connection, a test double) is anything with
 `send` and `close`. Frames are queued without awaiting; a writer task drains the queue. When the
-queue is full the client is too slow to follow the document, so it is closed (1013: it will
-reconnect and resync) instead of letting server memory grow.
+queue holds too many frames or too many bytes the client is too slow to follow the document, so
+it is closed (1013: it will reconnect and resync) instead of letting server memory grow. A
+client gets at most one sync reply (a whole-document answer to its sync step 1) in flight:
+asking again before reading the first costs the server nothing.
 """
 
 from __future__ import annotations
@@ -42,29 +44,53 @@ class Connection:
     transport: Transport
     identity: Identity
     max_queue: int = 1024
+    max_bytes: int = 16 * 1024 * 1024
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     awareness_clients: set[int] = field(default_factory=set)
     closed: bool = False
     close_code: int | None = None
     on_slow: Callable[[], None] | None = None
+    refusals: int = 0  # changes of this client that a limit refused
+    presence_tokens: float = 60.0  # the room's presence rate limit, per socket
+    presence_at: float = 0.0
 
     def __post_init__(self) -> None:
         self._queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(self.max_queue)
         self._writer: asyncio.Task[None] | None = None
         self._close_reason = ""
+        self.queued_bytes = 0
+        self._reply_pending = False
+        self._reply: bytes | None = None
 
-    def enqueue(self, frame: bytes | str) -> bool:
-        """Queue a frame; on overflow close the connection as too slow. Never blocks."""
+    def enqueue(self, frame: bytes | str, *, reply: bool = False) -> bool:
+        """Queue a frame; on overflow close the connection as too slow. Never blocks.
+
+        `reply`: the sync reply claimed with `claim_reply`; the claim ends when it is sent."""
         if self.closed:
             return False
+        if self.queued_bytes + len(frame) > self.max_bytes:
+            return self._too_slow()
         try:
             self._queue.put_nowait(frame)
-            return True
         except asyncio.QueueFull:
-            if self.on_slow is not None:
-                self.on_slow()
-            self.shut(CLOSE_SLOW_CLIENT, "too slow to keep up; reconnect to resync")
+            return self._too_slow()
+        self.queued_bytes += len(frame)
+        if reply and isinstance(frame, bytes):
+            self._reply = frame
+        return True
+
+    def claim_reply(self) -> bool:
+        """Reserve this client's one sync reply in flight; False while an earlier one is unsent."""
+        if self._reply_pending:
             return False
+        self._reply_pending = True
+        return True
+
+    def _too_slow(self) -> bool:
+        if self.on_slow is not None:
+            self.on_slow()
+        self.shut(CLOSE_SLOW_CLIENT, "too slow to keep up; reconnect to resync")
+        return False
 
     def shut(self, code: int, reason: str) -> None:
         """Ask the writer to close the socket after what is already queued is dropped."""
@@ -75,6 +101,7 @@ class Connection:
         self._close_reason = reason
         while not self._queue.empty():
             self._queue.get_nowait()
+        self.queued_bytes = 0
         self._queue.put_nowait(None)
         if self._writer is not None:
             asyncio.get_running_loop().call_later(STUCK_WRITER_GRACE, self._writer.cancel)
@@ -88,6 +115,9 @@ class Connection:
                 if frame is None:
                     break
                 await self.transport.send(frame)
+                self.queued_bytes -= len(frame)
+                if frame is self._reply:
+                    self._reply, self._reply_pending = None, False
         except asyncio.CancelledError:
             if not self.closed:
                 raise

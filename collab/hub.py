@@ -94,6 +94,7 @@ class Hub:
         text_channels: Callable[[str], list[str]] | None = None,
         on_control: ControlHandler | None = None,
         max_connection_queue: int = 1024,
+        max_connection_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -111,6 +112,7 @@ class Hub:
         self.text_channels = text_channels or (lambda doc_id: [])
         self.on_control = on_control
         self.max_connection_queue = max_connection_queue
+        self.max_connection_bytes = max_connection_bytes
         self.metrics = HubMetrics()
         self.fanout = Fanout(
             bus, keys, self.process_id, self.metrics, sync_interval=sync_interval, on_control=on_control
@@ -162,7 +164,9 @@ class Hub:
     # --- joining and leaving --------------------------------------------------------------
 
     def connect(self, transport: Any, identity: Any) -> Connection:
-        connection = Connection(transport, identity, max_queue=self.max_connection_queue)
+        connection = Connection(
+            transport, identity, max_queue=self.max_connection_queue, max_bytes=self.max_connection_bytes
+        )
         connection.on_slow = self._count_slow
         return connection
 

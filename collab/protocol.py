@@ -186,7 +186,13 @@ class AwarenessEntry:
     state: dict[str, Any] | None  # None: the client is gone
 
 
+MAX_SAFE_INTEGER = 2**53 - 1  # larger client ids lose precision in a browser's numbers
+
+
 def decode_awareness(payload: bytes, *, max_state_bytes: int = 64 * 1024) -> list[AwarenessEntry]:
+    """The entries of an awareness update. Entries a browser could not read (NaN or Infinity in
+    the state, a client id past 2**53) are left out rather than passed on: one of them would
+    break presence for every browser on the document."""
     reader = Reader(payload)
     count = reader.var_uint()
     if count > 10_000:
@@ -198,12 +204,15 @@ def decode_awareness(payload: bytes, *, max_state_bytes: int = 64 * 1024) -> lis
         raw = reader.var_bytes()
         if len(raw) > max_state_bytes:
             raise ProtocolError("awareness state too large")
+        constants: list[str] = []  # NaN, Infinity: Python reads them, browsers' JSON.parse does not
         try:
-            state = json.loads(raw)
+            state = json.loads(raw, parse_constant=constants.append)
         except (ValueError, RecursionError):
             raise ProtocolError("awareness state is not JSON") from None
         if state is not None and not isinstance(state, dict):
             raise ProtocolError("awareness state must be an object or null")
+        if client_id > MAX_SAFE_INTEGER or constants:
+            continue
         entries.append(AwarenessEntry(client_id, clock, state))
     if not reader.done():
         raise ProtocolError("trailing bytes after the awareness update")

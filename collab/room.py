@@ -28,9 +28,14 @@ _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 @dataclass(frozen=True)
 class Limits:
     max_nodes: int = 500
+    max_edges: int = 2000
     max_document_bytes: int = 8 * 1024 * 1024
     max_awareness_state_bytes: int = 16 * 1024
     awareness_timeout: float = 30.0
+    max_presence_clients: int = 4  # client ids one socket may speak for (a tab has one)
+    presence_per_second: float = 30.0  # presence messages one socket may send, on average ...
+    presence_burst: int = 60  # ... and at once; more are dropped, not relayed
+    max_refusals: int = 3  # changes refused by a limit before the socket is closed
 
 
 @dataclass
@@ -43,6 +48,9 @@ class _Presence:
 
 class Refused(Exception):
     """A write the room would not accept; the reason is told to the client (auth message)."""
+
+
+CLOSE_TOO_MANY_REFUSALS = 4429  # final for the stock client: it would only try the same again
 
 
 def colour_for(user_id: str) -> str:
@@ -91,15 +99,16 @@ class Room:
         self._on_unreadable = on_unreadable  # a remote update the ordering guard could not read
         self.uncommitted = 0  # local updates handed to the hub and not yet delivered
         self._nodes = doc.get("nodes", type=Map)
-        doc.get("edges", type=Map)
+        self._edges = doc.get("edges", type=Map)
         doc.get("meta", type=Map)
         self._captured: list[bytes] = []
-        self._added_nodes: list[str] = []
+        self._added: dict[str, list[str]] = {"nodes": [], "edges": []}
         self.held: list[bytes] = []
         self.wants_sync = False
         self.version = 0  # bumped on every change, so derived values can be cached
         doc.observe(self._capture)
-        self._nodes.observe(self._capture_nodes)
+        self._nodes.observe(lambda event: self._capture_added("nodes", event))
+        self._edges.observe(lambda event: self._capture_added("edges", event))
 
     # --- connections ----------------------------------------------------------------------
 
@@ -125,11 +134,17 @@ class Room:
         """Handle one binary frame. Raises ProtocolError for malformed frames or updates."""
         message = protocol.decode(frame)
         if isinstance(message, protocol.SyncStep1):
-            reply = protocol.sync_step2(self.doc.get_update(message.state_vector))
+            if not connection.claim_reply():
+                return  # its earlier reply is still unsent; it carries everything asked for
+            protocol.decode_state_vector(message.state_vector)
+            try:
+                reply = protocol.sync_step2(self.doc.get_update(message.state_vector))
+            except ValueError as err:
+                raise protocol.ProtocolError(f"not a valid state vector: {err}") from None
             if self.uncommitted and self._on_reply is not None:
                 self._on_reply(self, connection, reply)
             else:
-                connection.enqueue(reply)
+                connection.enqueue(reply, reply=True)
         elif isinstance(message, protocol.SyncStep2 | protocol.SyncUpdate):
             if message.update == EMPTY_UPDATE:
                 return
@@ -140,6 +155,10 @@ class Room:
                 self.apply(message.update, connection)
             except Refused as refused:
                 connection.enqueue(protocol.permission_denied(str(refused)))
+                connection.refusals += 1
+                if connection.refusals >= self.limits.max_refusals:
+                    # Every refused batch leaves deleted entries behind that every joiner downloads.
+                    connection.shut(CLOSE_TOO_MANY_REFUSALS, f"too many refused changes: {refused}")
         elif isinstance(message, protocol.AwarenessMessage):
             self._receive_awareness(connection, message.payload)
         elif isinstance(message, protocol.QueryAwareness):
@@ -159,23 +178,14 @@ class Room:
             )
         updates.check_update(update)  # before yrs allocates anything for what it claims
         self._captured.clear()
-        self._added_nodes.clear()
+        for added in self._added.values():
+            added.clear()
         try:
             with self.doc.transaction(origin=origin.id if origin else "remote"):
                 self.doc.apply_update(update)
         except ValueError as err:
             raise protocol.ProtocolError(f"not a valid Yjs update: {err}") from None
-        refused = None
-        if self._added_nodes and len(self._nodes) > self.limits.max_nodes:
-            added = list(self._added_nodes)
-            with self.doc.transaction(origin="limit"):
-                for key in added:
-                    if key in self._nodes:
-                        del self._nodes[key]
-            refused = (
-                f"node limit: a workflow holds at most {self.limits.max_nodes} nodes; "
-                f"the {len(added)} node(s) just added were removed"
-            )
+        refused = self._enforce_counts()
         effective = self._take_captured()
         if effective is not None:
             self.size += len(effective)
@@ -214,7 +224,8 @@ class Room:
         self.held = []
         self.wants_sync = False
         self._captured.clear()
-        self._added_nodes.clear()
+        for added in self._added.values():
+            added.clear()
         try:
             with self.doc.transaction(origin="remote"):
                 self.doc.apply_update(update)
@@ -230,10 +241,30 @@ class Room:
         if event.update != EMPTY_UPDATE:
             self._captured.append(event.update)
 
-    def _capture_nodes(self, event: Any) -> None:
+    def _capture_added(self, root: str, event: Any) -> None:
         for key, change in event.keys.items():
             if change.get("action") == "add":
-                self._added_nodes.append(key)
+                self._added[root].append(key)
+
+    def _enforce_counts(self) -> str | None:
+        """Take back what an update added past the node or edge limit (in the same breath, so
+        every client converges on the refusal); say why, or None."""
+        reasons = []
+        for root, entries, limit in (
+            ("nodes", self._nodes, self.limits.max_nodes),
+            ("edges", self._edges, self.limits.max_edges),
+        ):
+            added = list(self._added[root])
+            if added and len(entries) > limit:
+                with self.doc.transaction(origin="limit"):
+                    for key in added:
+                        if key in entries:
+                            del entries[key]
+                reasons.append(
+                    f"{root[:-1]} limit: a workflow holds at most {limit} {root}; "
+                    f"the {len(added)} {root} just added were removed"
+                )
+        return "; ".join(reasons) or None
 
     def _take_captured(self) -> bytes | None:
         if not self._captured:
@@ -244,13 +275,32 @@ class Room:
 
     # --- awareness ------------------------------------------------------------------------
 
+    def _presence_allowed(self, connection: Connection) -> bool:
+        """A token bucket per socket: cursors may move often, but not without bound."""
+        now = time.monotonic()
+        rate, burst = self.limits.presence_per_second, self.limits.presence_burst
+        tokens = min(burst, connection.presence_tokens + (now - connection.presence_at) * rate)
+        connection.presence_at = now
+        if tokens < 1:
+            connection.presence_tokens = tokens
+            return False
+        connection.presence_tokens = tokens - 1
+        return True
+
     def _receive_awareness(self, connection: Connection, payload: bytes) -> None:
         entries = protocol.decode_awareness(payload, max_state_bytes=self.limits.max_awareness_state_bytes)
+        if not self._presence_allowed(connection):
+            return  # dropped: the next one carries the newest cursor anyway
         accepted = []
         for entry in entries:
             known = self.presence.get(entry.client_id)
             if known is not None and known.owner != connection.id:
                 continue  # a client id another connection controls: no impersonation
+            if (
+                entry.client_id not in connection.awareness_clients
+                and len(connection.awareness_clients) >= self.limits.max_presence_clients
+            ):
+                continue  # a browser tab speaks for one client id; nobody needs thousands
             if known is not None and entry.clock < known.clock:
                 continue
             state = self._stamp(connection, entry.state)
@@ -287,6 +337,7 @@ class Room:
             entries = protocol.decode_awareness(payload)
         except protocol.ProtocolError:
             return
+        accepted = []
         for entry in entries:
             known = self.presence.get(entry.client_id)
             if known is not None and known.owner is not None:
@@ -295,7 +346,9 @@ class Room:
                 self.presence.pop(entry.client_id, None)
             else:
                 self.presence[entry.client_id] = _Presence(entry.clock, entry.state, None)
-        self._broadcast(protocol.awareness(payload), exclude=None)
+            accepted.append(entry)
+        if accepted:  # re-encoded: only what was read and accepted reaches the browsers
+            self._broadcast(protocol.awareness(protocol.encode_awareness(accepted)), exclude=None)
 
     def _drop_presence(self, client_ids: list[int]) -> bytes:
         entries = []

@@ -51,7 +51,9 @@ def build_hub(settings: Settings, bus: RedisBus, redis: Redis, codec: DocumentCo
         bus,
         CollabKeys(keys.collab_prefix()),
         journal=RedisJournal(redis, keys.collab_prefix()),
-        limits=Limits(max_nodes=settings.max_nodes, max_document_bytes=settings.max_document_bytes),
+        limits=Limits(
+            max_nodes=settings.max_nodes, max_edges=settings.max_edges, max_document_bytes=settings.max_document_bytes
+        ),
         flush_interval=settings.collab_flush_interval,
         sweep_interval=settings.collab_sweep_interval,
         stale_after=settings.collab_stale_after,
@@ -60,5 +62,6 @@ def build_hub(settings: Settings, bus: RedisBus, redis: Redis, codec: DocumentCo
         text_channels=lambda doc_id: [keys.runs_channel(doc_id)],
         on_control=on_control,
         max_connection_queue=settings.ws_send_queue,
+        max_connection_bytes=settings.ws_send_queue_bytes,
     )
     return hub

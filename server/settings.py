@@ -64,6 +64,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_connections_per_user: int = 20
     max_connections_per_document: int = 300
     ws_send_queue: int = 1024
+    ws_send_queue_bytes: int = 16 * 1024 * 1024
     collab_flush_interval: float = 0.5
     collab_sweep_interval: float = 5.0
     collab_stale_after: float = 10.0
@@ -215,6 +216,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "MAX_CONNECTIONS_PER_USER": ("max_connections_per_user", _int(1, 100_000)),
     "MAX_CONNECTIONS_PER_DOCUMENT": ("max_connections_per_document", _int(1, 100_000)),
     "WS_SEND_QUEUE": ("ws_send_queue", _int(8, 1_000_000)),
+    "WS_SEND_QUEUE_BYTES": ("ws_send_queue_bytes", _int(64 * 1024, 1024**3)),
     "VERSION_EVERY": ("version_every", _int(10, 7 * 24 * 3600)),
     "COLLAB_UNLOAD_AFTER": ("collab_unload_after", _int(0, 3600)),
     "COLLAB_FLUSH_INTERVAL": ("collab_flush_interval", _float(0.01, 60)),
