@@ -14,9 +14,27 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Protocol
 
-CLOSE_SLOW_CLIENT = 1013
+
+class CloseCode(IntEnum):
+    """Every code a collaboration socket is closed with. The stock y-websocket client retries
+    after 1xxx codes and gives up after 4400-4499, so refusals that retrying cannot fix are 44xx."""
+
+    NORMAL = 1000
+    UNSUPPORTED = 1003  # a text frame: the protocol is binary
+    INVALID = 1007  # a malformed frame or Yjs update
+    TOO_BIG = 1009  # a frame over MAX_WS_MESSAGE_BYTES
+    INTERNAL = 1011  # the server could not process a frame
+    RESTARTING = 1012
+    TRY_AGAIN = 1013  # overloaded (connection caps) or too slow to keep up
+    UNAUTHENTICATED = 4401  # not signed in, bad or revoked token, ended session
+    FORBIDDEN = 4403  # a cross-site Origin, or removed from the workflow
+    NOT_FOUND = 4404  # not a member, or the workflow is gone
+    TOO_MANY_REFUSALS = 4429  # kept sending changes a limit refused
+
+
 # A writer still blocked in `send` this long after the connection was shut is cancelled: the
 # peer has stopped reading, and its socket buffers are full.
 STUCK_WRITER_GRACE = 1.0
@@ -89,7 +107,7 @@ class Connection:
     def _too_slow(self) -> bool:
         if self.on_slow is not None:
             self.on_slow()
-        self.shut(CLOSE_SLOW_CLIENT, "too slow to keep up; reconnect to resync")
+        self.shut(CloseCode.TRY_AGAIN, "too slow to keep up; reconnect to resync")
         return False
 
     def shut(self, code: int, reason: str) -> None:

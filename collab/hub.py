@@ -31,7 +31,7 @@ from pycrdt import merge_updates
 
 from collab import protocol
 from collab.bus import Bus
-from collab.connection import Connection
+from collab.connection import CloseCode, Connection
 from collab.fanout import KIND_AWARENESS, KIND_CONTROL, KIND_UPDATE, SYNC_SLICES, ControlHandler, Fanout, log_failure
 from collab.journal import Append, Journal
 from collab.keys import CollabKeys
@@ -160,6 +160,31 @@ class Hub:
 
     def connection_count(self) -> int:
         return sum(len(slot.room.connections) for slot in self._slots.values())
+
+    def connections_of(self, doc_id: str, user_id: str | None = None) -> list[Connection]:
+        """This process's sockets on a document (of one user, when given)."""
+        slot = self._slots.get(doc_id)
+        if slot is None:
+            return []
+        return [c for c in slot.room.connections.values() if user_id is None or c.identity.user_id == user_id]
+
+    def close_document(self, doc_id: str, code: int, reason: str) -> None:
+        """Close every socket of this process on a document."""
+        for connection in self.connections_of(doc_id):
+            connection.shut(code, reason)
+
+    def close_all(self, code: int, reason: str) -> None:
+        for doc_id in list(self._slots):
+            self.close_document(doc_id, code, reason)
+
+    def set_access(self, doc_id: str, user_id: str, can_write: bool | None) -> None:
+        """A user's role on a document changed: None closes their sockets (no longer a member),
+        otherwise their writes are accepted or refused from now on."""
+        for connection in self.connections_of(doc_id, user_id):
+            if can_write is None:
+                connection.shut(CloseCode.FORBIDDEN, "you are no longer a member of this workflow")
+            else:
+                connection.identity.can_write = can_write
 
     # --- joining and leaving --------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Any
 from pycrdt import Doc, Map, TransactionEvent, merge_updates
 
 from collab import protocol, updates
-from collab.connection import Connection
+from collab.connection import CloseCode, Connection
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,6 @@ class _Presence:
 
 class Refused(Exception):
     """A write the room would not accept; the reason is told to the client (auth message)."""
-
-
-CLOSE_TOO_MANY_REFUSALS = 4429  # final for the stock client: it would only try the same again
 
 
 def colour_for(user_id: str) -> str:
@@ -158,7 +155,7 @@ class Room:
                 connection.refusals += 1
                 if connection.refusals >= self.limits.max_refusals:
                     # Every refused batch leaves deleted entries behind that every joiner downloads.
-                    connection.shut(CLOSE_TOO_MANY_REFUSALS, f"too many refused changes: {refused}")
+                    connection.shut(CloseCode.TOO_MANY_REFUSALS, f"too many refused changes: {refused}")
         elif isinstance(message, protocol.AwarenessMessage):
             self._receive_awareness(connection, message.payload)
         elif isinstance(message, protocol.QueryAwareness):

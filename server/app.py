@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collab.bus import RedisBus
+from collab.connection import CloseCode
 from engine.nodes import load_node_types
 from engine.registry import registry_of
 from server.accounts.auth import AuthMiddleware
@@ -147,9 +148,7 @@ def create_app(settings: Settings) -> Litestar:
             if metrics_server is not None:
                 metrics_server.shutdown()
                 metrics_server.server_close()
-            for room in hub.rooms.values():
-                for connection in list(room.connections.values()):
-                    connection.shut(1012, "server restarting")
+            hub.close_all(CloseCode.RESTARTING, "server restarting")
             await hub.stop()
             await connection_limits.stop()
             await bus.stop()

@@ -8,19 +8,17 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from collab.bus import RedisBus
+from collab.connection import CloseCode
 from collab.hub import Hub
 from collab.journal import RedisJournal
 from collab.keys import CollabKeys
 from collab.room import Limits
 from server.keys import RedisKeys
 from server.settings import Settings
-from server.tables import ROLE_RANK, Role
+from server.tables import can_write
 from server.workflows.codec import DocumentCodec
 from server.workflows.service import role_of
 from server.workflows.store import PostgresDocumentStore
-
-CLOSE_REMOVED = 4403
-CLOSE_GONE = 4404
 
 
 def build_hub(settings: Settings, bus: RedisBus, redis: Redis, codec: DocumentCodec) -> Hub:
@@ -28,23 +26,14 @@ def build_hub(settings: Settings, bus: RedisBus, redis: Redis, codec: DocumentCo
     hub: Hub
 
     async def on_control(doc_id: str, event: dict[str, Any]) -> None:
-        room = hub.rooms.get(doc_id)
-        if room is None:
-            return
         if event.get("type") == "deleted":
-            for connection in list(room.connections.values()):
-                connection.shut(CLOSE_GONE, "this workflow was deleted")
+            hub.close_document(doc_id, CloseCode.NOT_FOUND, "this workflow was deleted")
             return
-        user_id = event.get("user_id")
-        affected = [c for c in room.connections.values() if c.identity.user_id == user_id]
-        if not affected:
+        user_id = str(event.get("user_id"))
+        if not hub.connections_of(doc_id, user_id):
             return
-        role = await role_of(UUID(doc_id), UUID(str(user_id)))
-        for connection in affected:
-            if role is None:
-                connection.shut(CLOSE_REMOVED, "you are no longer a member of this workflow")
-            else:
-                connection.identity.can_write = ROLE_RANK[role] >= ROLE_RANK[Role.EDITOR]
+        role = await role_of(UUID(doc_id), UUID(user_id))
+        hub.set_access(doc_id, user_id, None if role is None else can_write(role))
 
     hub = Hub(
         PostgresDocumentStore(codec),

@@ -19,7 +19,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
-from collab.connection import Identity
+from collab.connection import CloseCode, Identity
 from collab.hub import Hub
 from collab.protocol import ProtocolError
 from collab.store import DocumentGone
@@ -28,19 +28,10 @@ from server.accounts.sessions import SESSION_COOKIE, SessionStore, session_diges
 from server.connection_limits import ConnectionLimits, Refusal
 from server.revocation import Revocations, session_key, token_key
 from server.settings import Settings
-from server.tables import ROLE_RANK, Role
+from server.tables import can_write
 from server.workflows.service import role_of
 
 log = structlog.get_logger(__name__)
-
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN_ORIGIN = 4403
-CLOSE_NOT_FOUND = 4404
-CLOSE_UNSUPPORTED = 1003
-CLOSE_INVALID = 1007
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_AGAIN = 1013
-CLOSE_INTERNAL = 1011
 
 
 class LitestarTransport:
@@ -100,30 +91,30 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     user, why, credential = await _identify(socket, settings)
     if user is None:
         if why == "origin":
-            await socket.close(CLOSE_FORBIDDEN_ORIGIN, "cross-site WebSocket refused")
+            await socket.close(CloseCode.FORBIDDEN, "cross-site WebSocket refused")
         else:
-            await socket.close(CLOSE_UNAUTHENTICATED, why)
+            await socket.close(CloseCode.UNAUTHENTICATED, why)
         return
     try:
         role = await role_of(UUID(workflow_id), user["id"])
     except ValueError:
         role = None
     if role is None:
-        await socket.close(CLOSE_NOT_FOUND, "no such workflow, or you are not a member of it")
+        await socket.close(CloseCode.NOT_FOUND, "no such workflow, or you are not a member of it")
         return
     user_id = str(user["id"])
-    identity = Identity(user_id=user_id, name=user["name"], can_write=ROLE_RANK[role] >= ROLE_RANK[Role.EDITOR])
+    identity = Identity(user_id=user_id, name=user["name"], can_write=can_write(role))
     connection = hub.connect(LitestarTransport(socket), identity)
     limits: ConnectionLimits = socket.app.state.connection_limits
     refusal = await limits.acquire(user_id, workflow_id, connection.id)
     if refusal is not None:
-        await socket.close(CLOSE_TRY_AGAIN, _REFUSALS[refusal])
+        await socket.close(CloseCode.TRY_AGAIN, _REFUSALS[refusal])
         return
     try:
         room = await hub.join(workflow_id, connection)
     except DocumentGone:
         await limits.release(connection.id)
-        await socket.close(CLOSE_NOT_FOUND, "no such workflow")
+        await socket.close(CloseCode.NOT_FOUND, "no such workflow")
         return
     structlog.contextvars.bind_contextvars(workflow_id=workflow_id, user_id=user_id)
     revocations: Revocations = socket.app.state.revocations
@@ -138,7 +129,7 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
         revocations.forget(credential, connection)
         hub.leave(room, connection)
         await limits.release(connection.id)
-        connection.shut(connection.close_code or 1000, "bye")
+        connection.shut(connection.close_code or CloseCode.NORMAL, "bye")
         reader.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.wait_for(writer, timeout=5)
@@ -156,20 +147,20 @@ async def _read(socket: WebSocket[Any, Any, Any], room: Any, connection: Any, se
             return
         frame = message.get("bytes")
         if not isinstance(frame, bytes):
-            connection.shut(CLOSE_UNSUPPORTED, "this endpoint speaks binary y-websocket frames only")
+            connection.shut(CloseCode.UNSUPPORTED, "this endpoint speaks binary y-websocket frames only")
             return
         if len(frame) > settings.max_ws_message_bytes:
-            connection.shut(CLOSE_TOO_BIG, f"messages are limited to {settings.max_ws_message_bytes} bytes")
+            connection.shut(CloseCode.TOO_BIG, f"messages are limited to {settings.max_ws_message_bytes} bytes")
             return
         try:
             room.receive(connection, frame)
         except ProtocolError as err:
             log.info("ws_protocol_error", error=str(err))
-            connection.shut(CLOSE_INVALID, f"protocol error: {err}")
+            connection.shut(CloseCode.INVALID, f"protocol error: {err}")
             return
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException:
             log.exception("ws_frame_failed")
-            connection.shut(CLOSE_INTERNAL, "the server could not process that message")
+            connection.shut(CloseCode.INTERNAL, "the server could not process that message")
             return

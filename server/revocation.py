@@ -15,7 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-CLOSE_REVOKED = 4401
+from collab.connection import CloseCode
+
 # A socket is identified before it is tracked; a revocation announced in between would miss it.
 # Keys revoked this recently close a socket as soon as it is tracked.
 REMEMBER_SECONDS = 60.0
@@ -44,7 +45,7 @@ class Revocations:
 
     def track(self, key: str, socket: Closable) -> None:
         if key in self._recent and time.monotonic() - self._recent[key] < REMEMBER_SECONDS:
-            socket.shut(CLOSE_REVOKED, _reason(key))
+            socket.shut(CloseCode.UNAUTHENTICATED, _reason(key))
             return
         self._sockets.setdefault(key, set()).add(socket)
 
@@ -68,7 +69,7 @@ class Revocations:
         self._recent = {k: t for k, t in self._recent.items() if now - t < REMEMBER_SECONDS}
         self._recent[key] = now
         for socket in list(self._sockets.pop(key, ())):
-            socket.shut(CLOSE_REVOKED, _reason(key))
+            socket.shut(CloseCode.UNAUTHENTICATED, _reason(key))
 
 
 def _reason(key: str) -> str:

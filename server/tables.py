@@ -39,6 +39,11 @@ class Role(StrEnum):
 ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.OWNER: 3}
 
 
+def can_write(role: Role) -> bool:
+    """Editors and owners change documents and start runs; viewers only watch."""
+    return ROLE_RANK[role] >= ROLE_RANK[Role.EDITOR]
+
+
 class User(Table, tablename="users"):
     id = UUID(primary_key=True, default=UUID4())
     email = Varchar(length=320, unique=True, index=True)

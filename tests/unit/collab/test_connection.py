@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from collab.connection import CLOSE_SLOW_CLIENT, Connection, Identity
+from collab.connection import CloseCode, Connection, Identity
 
 pytestmark = pytest.mark.anyio
 
@@ -40,10 +40,10 @@ async def test_overflow_closes_the_connection_as_too_slow() -> None:
     await asyncio.sleep(0)  # the writer takes it and blocks in send()
     accepted = [connection.enqueue(b"frame") for _ in range(9)]
     assert accepted == [True] * 4 + [False] * 5  # one in flight, four queued, then too slow
-    assert connection.closed and connection.close_code == CLOSE_SLOW_CLIENT
+    assert connection.closed and connection.close_code == CloseCode.TRY_AGAIN
     # The writer is stuck in send(); it is cancelled after a grace period and the socket closed.
     await asyncio.wait_for(writer, timeout=3)
-    assert transport.closed is not None and transport.closed[0] == CLOSE_SLOW_CLIENT
+    assert transport.closed is not None and transport.closed[0] == CloseCode.TRY_AGAIN
     assert not connection.enqueue(b"late")
 
 

@@ -10,8 +10,8 @@ import pytest
 from pycrdt import Doc, Map
 
 from collab import protocol
-from collab.connection import CLOSE_SLOW_CLIENT, Connection, Identity
-from collab.room import CLOSE_TOO_MANY_REFUSALS, Limits, Room
+from collab.connection import CloseCode, Connection, Identity
+from collab.room import Limits, Room
 
 pytestmark = pytest.mark.anyio
 
@@ -68,7 +68,7 @@ async def test_the_outbox_is_capped_in_bytes() -> None:
     writer = connect(room)
     for i in range(5):  # big updates the stalled reader never takes
         room.receive(writer, protocol.sync_update(_set_blob(room, "y" * 700_000 + str(i))))
-    assert reader.closed and reader.close_code == CLOSE_SLOW_CLIENT
+    assert reader.closed and reader.close_code == CloseCode.TRY_AGAIN
 
 
 def _set_blob(room: Room, value: str) -> bytes:
@@ -137,4 +137,4 @@ async def test_edges_past_the_limit_are_taken_back_and_a_persistent_writer_is_cl
     for attempt in range(3):
         room.receive(writer, protocol.sync_update(_add_edges(room, 100, f"flood{attempt}-")))
         assert len(room.doc.get("edges", type=Map)) == 8
-    assert writer.closed and writer.close_code == CLOSE_TOO_MANY_REFUSALS
+    assert writer.closed and writer.close_code == CloseCode.TOO_MANY_REFUSALS

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from server.revocation import CLOSE_REVOKED, Revocations, session_key, token_key
+from collab.connection import CloseCode
+from server.revocation import Revocations, session_key, token_key
 
 
 class Socket:
@@ -24,7 +25,7 @@ def test_only_the_revoked_credentials_sockets_close() -> None:
     revocations.track(token_key("b"), other)
     revocations.track(session_key("s"), session)
     revocations.on_message(token_key("a").encode())
-    assert mine.closed is not None and mine.closed[0] == CLOSE_REVOKED and "revoked" in mine.closed[1]
+    assert mine.closed is not None and mine.closed[0] == CloseCode.UNAUTHENTICATED and "revoked" in mine.closed[1]
     assert other.closed is None and session.closed is None
     revocations.close(session_key("s"))
     assert session.closed is not None and "signed out" in session.closed[1]
@@ -35,5 +36,5 @@ def test_a_socket_tracked_after_its_revocation_closes_at_once() -> None:
     revocations.on_message(token_key("late").encode())
     late = Socket()
     revocations.track(token_key("late"), late)
-    assert late.closed is not None and late.closed[0] == CLOSE_REVOKED
+    assert late.closed is not None and late.closed[0] == CloseCode.UNAUTHENTICATED
     revocations.forget(token_key("late"), late)  # the handler's cleanup finds nothing to forget
