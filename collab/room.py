@@ -7,6 +7,7 @@ and a connection that cannot keep up is closed rather than buffered without boun
 
 from __future__ import annotations
 
+import colorsys
 import logging
 import re
 import time
@@ -53,12 +54,8 @@ class Refused(Exception):
 def colour_for(user_id: str) -> str:
     """A stable, readable colour per user for cursors and selections."""
     hue = int.from_bytes(user_id.encode()[-6:].ljust(6, b"0"), "big") % 360
-    # HSL(hue, 65%, 45%) → RGB, written out so the client needs no colour logic.
-    c = (1 - abs(2 * 0.45 - 1)) * 0.65
-    x = c * (1 - abs((hue / 60) % 2 - 1))
-    m = 0.45 - c / 2
-    r, g, b = [(c, x, 0), (x, c, 0), (0, c, x), (0, x, c), (x, 0, c), (c, 0, x)][hue // 60]
-    return "#{:02x}{:02x}{:02x}".format(*(round((v + m) * 255) for v in (r, g, b)))
+    red, green, blue = colorsys.hls_to_rgb(hue / 360, 0.45, 0.65)
+    return "#{:02x}{:02x}{:02x}".format(*(round(v * 255) for v in (red, green, blue)))
 
 
 class Room:

@@ -34,7 +34,7 @@ from server.accounts.sessions import SessionStore
 from server.collaboration import build_hub
 from server.connection_limits import ConnectionLimits
 from server.errors import problem_details_plugin
-from server.http_rules import enforce_request_rules
+from server.http_rules import PUBLIC, enforce_request_rules
 from server.keys import RedisKeys
 from server.metrics import measure_loop_lag, watch
 from server.nodes import NodeTypeController
@@ -53,7 +53,6 @@ from server.workflows.codec import DocumentCodec
 from server.workflows.controllers import WorkflowController
 from server.workflows.versions import VersionController
 
-PUBLIC = {"exclude_from_auth": True}
 PLACEHOLDER = Path(__file__).parent / "placeholder.html"
 
 

@@ -15,6 +15,7 @@ from litestar import Request
 from server.errors import Forbidden, GalaxyError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC = {"exclude_from_auth": True}  # route `opt` of endpoints anyone may call
 BODY_TYPES_OPT = "body_media_types"
 
 

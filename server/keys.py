@@ -6,6 +6,8 @@ other's sessions, limits or queues.
 
 from __future__ import annotations
 
+from arq.constants import job_key_prefix
+
 
 class RedisKeys:
     """Builds namespaced Redis key names."""
@@ -41,7 +43,7 @@ class RedisKeys:
         return f"{self.namespace}:revocations"
 
     def arq_job_prefix(self) -> str:
-        return "arq:job:"
+        return job_key_prefix  # arq's own, not namespaced: arq builds job keys itself
 
     def connections_of_user(self, user_id: str) -> str:
         """Open WebSockets of a user on every web process (sorted set, see connection_limits)."""

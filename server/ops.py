@@ -13,11 +13,10 @@ from litestar.plugins.prometheus import PrometheusController
 from litestar.response import Response
 
 from server.errors import NotFound, Unauthorized
+from server.http_rules import PUBLIC
 from server.migrations import pending_migrations
 from server.settings import Settings
 from server.tables import Workflow
-
-PUBLIC = {"exclude_from_auth": True}
 
 
 class HealthController(Controller):

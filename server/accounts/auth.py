@@ -20,8 +20,8 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from server.accounts import service
 from server.accounts.sessions import SESSION_COOKIE, Session, SessionStore
 from server.errors import Forbidden, Unauthorized
+from server.http_rules import SAFE_METHODS
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 
 

@@ -16,12 +16,11 @@ from server.accounts.auth import CurrentUser
 from server.accounts.schemas import Me, SignIn, SignUp, TokenCreate, TokenCreated, TokenList, TokenOut
 from server.accounts.sessions import SESSION_COOKIE, Session, SessionStore
 from server.errors import Forbidden, Unauthorized
+from server.http_rules import PUBLIC
 from server.ratelimit import RateLimiter
 from server.revocation import Revocations, token_key
 from server.settings import Settings
 from server.text import normalize_email
-
-PUBLIC = {"exclude_from_auth": True}
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:

@@ -35,17 +35,20 @@ async def create_user(email: str, password: str, name: str) -> dict[str, Any]:
     return await get_user(user.id)
 
 
+def _public_columns() -> tuple[Any, ...]:
+    """What other code may see of a user (never the password hash)."""
+    return (User.id, User.email, User.name, User.created_at)
+
+
 async def get_user(user_id: UUID | str) -> dict[str, Any]:
-    row = await User.select(User.id, User.email, User.name, User.created_at).where(User.id == user_id).first()
+    row = await User.select(*_public_columns()).where(User.id == user_id).first()
     if row is None:
         raise NotFound("No such user.")
     return row
 
 
 async def find_user_by_email(email: str) -> dict[str, Any] | None:
-    return await (
-        User.select(User.id, User.email, User.name, User.created_at).where(User.email == normalize_email(email)).first()
-    )
+    return await User.select(*_public_columns()).where(User.email == normalize_email(email)).first()
 
 
 async def authenticate(email: str, password: str) -> dict[str, Any] | None:
@@ -112,6 +115,6 @@ async def user_for_token(token: str) -> dict[str, Any] | None:
 
 async def find_user_by_id(user_id: UUID | str) -> dict[str, Any] | None:
     try:
-        return await User.select(User.id, User.email, User.name, User.created_at).where(User.id == user_id).first()
+        return await User.select(*_public_columns()).where(User.id == user_id).first()
     except (ValueError, asyncpg.DataError):
         return None
