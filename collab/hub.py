@@ -284,14 +284,15 @@ class Hub:
 
     # --- local changes --------------------------------------------------------------------
 
-    def _local_update(self, room: Room, update: bytes, origin: Connection | None) -> None:
+    def _local_update(self, room: Room, update: bytes, origin: Connection | None, echo: bool) -> None:
         slot = self._slots.get(room.doc_id)
         if slot is None:
             return
         self.metrics.updates_applied += 1
         room.uncommitted += 1
         slot.settled.clear()
-        self._queue(_Outgoing(room.doc_id, update, origin.identity.user_id if origin else None, origin))
+        author = origin.identity.user_id if origin else None
+        self._queue(_Outgoing(room.doc_id, update, author, None if echo else origin))
 
     def _reply_after_commit(self, room: Room, connection: Connection, frame: bytes) -> None:
         self._queue(_Outgoing(room.doc_id, reply=(connection, frame)))

@@ -61,8 +61,10 @@ def colour_for(user_id: str) -> str:
 class Room:
     """One open document: applies client frames, fans them out locally, reports what changed.
 
-    `on_update(room, update, origin)` is called with every effective local change (origin is the
-    local `Connection` that sent it, or None for a server change). The room does not show a local
+    `on_update(room, update, origin, echo)` is called with every effective local change (origin
+    is the local `Connection` that sent it, or None for a server change; `echo`: the change holds
+    more than the origin sent — structs held back for a missing predecessor that its update
+    completed — so the origin must receive it too). The room does not show a local
     change to anyone itself: the hub journals it and then calls `deliver`, so nobody sees an
     update that a crash could still lose. While such updates are in flight (`uncommitted`), the
     answer to a client's sync step 1 is passed to `on_reply` to be sent after them.
@@ -75,7 +77,7 @@ class Room:
         doc: Doc[Any],
         *,
         limits: Limits,
-        on_update: Callable[[Room, bytes, Connection | None], None],
+        on_update: Callable[[Room, bytes, Connection | None, bool], None],
         on_awareness: Callable[[Room, bytes], None],
         on_reply: Callable[[Room, Connection, bytes], None] | None = None,
         on_unreadable: Callable[[], None] = lambda: None,
@@ -184,7 +186,7 @@ class Room:
         if effective is not None:
             self.size += len(effective)
             self.version += 1
-            self._on_update(self, effective, origin)
+            self._on_update(self, effective, origin, not updates.covers(update, effective))
         if refused:
             if origin is not None:
                 origin.enqueue(protocol.sync_update(effective or EMPTY_UPDATE))

@@ -151,6 +151,21 @@ def check_update(update: bytes) -> None:
         raise ProtocolError("trailing bytes after the update")
 
 
+def covers(sent: bytes, effective: bytes) -> bool:
+    """Whether everything in `effective` (what applying `sent` changed) came from `sent`. Not so
+    when `sent` completed structs the document held back for a missing predecessor: then the
+    sender lacks part of the change and must be sent it too."""
+    if sent == effective:
+        return True
+    try:
+        sent_reader, effective_reader = Reader(sent), Reader(effective)
+        sent_clients, effective_clients = set(_read_structs(sent_reader)), set(_read_structs(effective_reader))
+        sent_deletes, effective_deletes = set(_read_delete_set(sent_reader)), set(_read_delete_set(effective_reader))
+    except ProtocolError:
+        return False
+    return effective_clients <= sent_clients and effective_deletes <= sent_deletes
+
+
 def has_gap(update: bytes, state: dict[int, int]) -> bool:
     """True when the update starts past what `state` has for some client: a predecessor is
     missing. Raises ProtocolError for an update it cannot read."""

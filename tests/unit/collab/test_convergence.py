@@ -82,6 +82,13 @@ async def scenario(clients_count: int, operations: list[tuple[str, int, str, int
 @example(4, [("drop", 1, "", 0), ("edit", 1, "a", 0), ("disconnect", 3, "", 0), ("edit", 1, "a", 1)])
 # Found by this test: log rows stored out of causal order by two processes.
 @example(3, [("edit", 1, "b", 0), ("disconnect", 1, "", 0), ("edit", 0, "b", 0), ("edit", 1, "a", 0)])
+# Found by this test: an edit completes a remote struct held back for its missing origin; the
+# writer must receive the completed struct too.
+@example(
+    3,
+    [("disconnect", 2, "", 0), ("drop", 1, "", 0), ("edit", 1, "d", 1), ("disconnect", 1, "", 0),
+     ("reconnect", 2, "", 1), ("edit", 2, "d", 0)],
+)  # fmt: skip
 def test_any_interleaving_converges_and_is_stored(clients_count: int, operations: list[Any]) -> None:
     asyncio.run(scenario(clients_count, operations))
 

@@ -35,7 +35,7 @@ class NeverReads:
 
 
 def make_room(limits: Limits | None = None, doc: Doc[Any] | None = None) -> Room:
-    def deliver(room: Room, update: bytes, origin: Connection | None) -> None:
+    def deliver(room: Room, update: bytes, origin: Connection | None, echo: bool) -> None:
         room.deliver(update, exclude=origin)
 
     return Room("d", doc or Doc(), limits=limits or Limits(), on_update=deliver, on_awareness=lambda r, p: None)
