@@ -89,6 +89,11 @@ async def scenario(clients_count: int, operations: list[tuple[str, int, str, int
     [("disconnect", 2, "", 0), ("drop", 1, "", 0), ("edit", 1, "d", 1), ("disconnect", 1, "", 0),
      ("reconnect", 2, "", 1), ("edit", 2, "d", 0)],
 )  # fmt: skip
+# The same, with a deletion of the held-back entry.
+@example(
+    3,
+    [("drop", 1, "", 0), ("edit", 0, "b", 0), ("disconnect", 0, "", 0), ("delete", 2, "b", 0), ("reconnect", 0, "", 1)],
+)
 def test_any_interleaving_converges_and_is_stored(clients_count: int, operations: list[Any]) -> None:
     asyncio.run(scenario(clients_count, operations))
 
