@@ -41,6 +41,7 @@ async def invoke(
     inputs: dict[str, Any] = {}
     key = ""
     status, outputs, error, detail = NodeStatus.FAILED, {}, "", ""
+    usage: dict[str, Any] = {}
     timeout = worker_timeout
     deadline: asyncio.Timeout | None = None
     try:
@@ -69,6 +70,7 @@ async def invoke(
             attempt=claim.attempt,
             media=media,
             on_progress=on_progress,
+            usage=usage,
         )
         async with asyncio.timeout(timeout) as deadline:
             produced = await node_type.execute(context)
@@ -97,6 +99,7 @@ async def invoke(
         error=error,
         error_detail=detail,
         cache_key=key if status == NodeStatus.SUCCESS else "",
+        usage=usage,
         started_at=claim.started_at,
         finished_at=datetime.now(UTC),
         duration_ms=int((time.perf_counter() - began) * 1000),

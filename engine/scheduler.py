@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,7 +92,7 @@ class RunScheduler:
         max_attempts: int = 3,
         local_slots: int = 0,
         observer: SchedulerObserver | None = None,
-        media: MediaStore | None = None,
+        media: Callable[[RunSnapshot], MediaStore] | None = None,
     ) -> None:
         self.store = store
         self.events = events
@@ -424,6 +424,6 @@ class RunScheduler:
             upstream=upstream,
             on_progress=on_progress,
             worker_timeout=self.node_timeout,
-            media=self.media,
+            media=self.media(snapshot) if self.media is not None else None,
             refused=failure,
         )

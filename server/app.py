@@ -31,6 +31,9 @@ from server.collaboration import build_hub
 from server.errors import problem_details_plugin
 from server.http_rules import enforce_request_rules
 from server.keys import RedisKeys
+from server.media.controllers import MediaController
+from server.media.library import MediaLibrary
+from server.media.storage import LocalStorage
 from server.metrics import watch
 from server.nodes import NodeTypeController
 from server.observability import RequestContextMiddleware, configure_logging, init_sentry
@@ -93,6 +96,7 @@ def create_app(settings: Settings) -> Litestar:
         engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
         bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
+        state.media = MediaLibrary(pool=engine.pool, storage=LocalStorage(settings.media_dir), settings=settings)
         state.runs = RunService(
             pool=engine.pool, redis=redis, keys=keys, registry=registry, settings=settings, limiter=state.limiter
         )
@@ -128,6 +132,7 @@ def create_app(settings: Settings) -> Litestar:
         NodeTypeController,
         WorkflowRunController,
         RunController,
+        MediaController,
         workflow_socket,
     ]
     assets = settings.static_dir / "assets"
@@ -149,6 +154,7 @@ def create_app(settings: Settings) -> Litestar:
             "access": Provide(provide_access),
             "runs": provide("runs"),
             "run_access": Provide(provide_run_access),
+            "media": provide("media"),
         },
         middleware=[
             PrometheusConfig(

@@ -66,6 +66,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     collab_flush_interval: float = 0.5
     collab_unload_after: int = 10
     version_every: int = 600
+    max_image_bytes: int = 25 * 1024 * 1024
+    max_video_bytes: int = 500 * 1024 * 1024
+    max_image_pixels: int = 89_478_485  # Pillow's own decompression-bomb threshold
+    models: tuple[str, ...] = ()
+    default_model: str = ""
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_timeout: int = 120
+    llm_max_retries: int = 3
+    # Names (never values) of the provider key variables that are set, for GET /api/models.
+    provider_keys: frozenset[str] = frozenset()
 
 
 def _int(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -136,6 +147,21 @@ def _module_path(raw: str) -> str:
     return raw.strip()
 
 
+def _models(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z0-9_.:@/+-]{1,200}", name):
+            raise ValueError(f"a comma-separated list of litellm model names such as openai/gpt-4o-mini ({name!r})")
+    return names
+
+
+def _model(raw: str) -> str:
+    names = _models(raw)
+    if len(names) != 1:
+        raise ValueError("one litellm model name such as openai/gpt-4o-mini")
+    return names[0]
+
+
 def _public_url(raw: str) -> str:
     return _url("http", "https")(raw).rstrip("/") if raw.strip() else ""
 
@@ -182,7 +208,27 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "WS_SEND_QUEUE": ("ws_send_queue", _int(8, 1_000_000)),
     "VERSION_EVERY": ("version_every", _int(10, 7 * 24 * 3600)),
     "COLLAB_UNLOAD_AFTER": ("collab_unload_after", _int(0, 3600)),
+    "MAX_IMAGE_BYTES": ("max_image_bytes", _int(1024, 1024**3)),
+    "MAX_VIDEO_BYTES": ("max_video_bytes", _int(1024, 64 * 1024**3)),
+    "MAX_IMAGE_PIXELS": ("max_image_pixels", _int(1024, 1_000_000_000)),
+    "GALAXY_MODELS": ("models", _models),
+    "GALAXY_DEFAULT_MODEL": ("default_model", _model),
+    "LLM_BASE_URL": ("llm_base_url", lambda raw: _url("http", "https")(raw).rstrip("/")),
+    "LLM_API_KEY": ("llm_api_key", None),
+    "LLM_TIMEOUT": ("llm_timeout", _int(1, 3600)),
+    "LLM_MAX_RETRIES": ("llm_max_retries", _int(0, 10)),
 }
+# Provider credentials litellm reads itself; settings only note which ones are present.
+PROVIDER_KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROQ_API_KEY",
+    "OPENROUTER_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "OLLAMA_API_BASE",
+)
 _REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
 
 
@@ -201,6 +247,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[field] = parse(raw) if parse else raw
         except ValueError as err:
             raise SettingsError(f"{variable} is invalid: expected {err}.") from None
+    values["provider_keys"] = frozenset(v for v in PROVIDER_KEY_VARIABLES if env.get(v, "").strip())
     values.update(overrides)
     for variable in _REQUIRED:
         field = _VARIABLES[variable][0]
@@ -219,6 +266,8 @@ def to_environment(settings: Settings) -> dict[str, str]:
         value = getattr(settings, field)
         if isinstance(value, bool):
             env[variable] = "true" if value else "false"
+        elif isinstance(value, tuple):
+            env[variable] = ",".join(value)
         elif isinstance(value, float) and value.is_integer():
             env[variable] = str(int(value))
         else:

@@ -32,6 +32,8 @@ from redis.asyncio import Redis
 from engine.nodes import load_node_types
 from engine.scheduler import RunScheduler
 from server.keys import RedisKeys
+from server.media.storage import LocalStorage
+from server.media.store import run_media
 from server.observability import configure_logging, init_sentry
 from server.runs.bus import ArqDispatcher, RedisEventSink
 from server.runs.metrics import PrometheusObserver
@@ -107,6 +109,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         max_attempts=settings.node_max_attempts,
         local_slots=settings.worker_max_jobs,
         observer=PrometheusObserver(),
+        media=run_media(pool, LocalStorage(settings.media_dir)),
     )
     lease = settings.run_lease_seconds
     background = [

@@ -14,7 +14,9 @@ Executors are cancelled by cancelling their task (run cancel, node timeout): the
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from engine.spec import NodeSpec
@@ -34,16 +36,66 @@ class NodeFailed(Exception):
         self.detail = detail
 
 
+@dataclass(frozen=True, kw_only=True)
+class MediaInfo:
+    """What is known about a stored media file without reading it."""
+
+    id: str
+    kind: str  # "image" or "video"
+    content_type: str
+    size: int
+    filename: str = ""
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+
+
+class MediaNotFound(Exception):
+    """No media file with that id is available to this run's workflow."""
+
+
 class MediaStore(Protocol):
-    """Where media nodes keep the files they read and produce (wired up by the media issue)."""
+    """Where media nodes read the files of their run's workflow and keep the files they produce.
+
+    Every method is scoped to one run: an id of a file the workflow may not use raises
+    `MediaNotFound`, exactly like an id that does not exist.
+    """
+
+    async def info(self, media_id: str) -> MediaInfo:
+        """Kind, type and dimensions of a media file of this run's workflow."""
+        ...
 
     async def read(self, media_id: str) -> bytes:
-        """The bytes of a stored media file of this run's workflow."""
+        """The bytes of a media file of this run's workflow (images; videos use `local_path`)."""
         ...
 
-    async def save(self, data: bytes, *, content_type: str, filename: str) -> str:
-        """Store a produced file and return its media id."""
+    def local_path(self, media_id: str) -> AbstractAsyncContextManager[Path]:
+        """A local file holding the media for the duration of the block (a video decoder seeks
+        in it); the file must not be modified."""
         ...
+
+    async def save(
+        self,
+        data: bytes,
+        *,
+        content_type: str,
+        filename: str,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> str:
+        """Store a produced image and return its media id."""
+        ...
+
+
+def media_ref(media_id: str, info: MediaInfo | None = None, **extra: Any) -> dict[str, Any]:
+    """The value an image or video output carries: a reference, never the bytes."""
+    ref: dict[str, Any] = {"media_id": media_id}
+    if info is not None:
+        ref.update(content_type=info.content_type, width=info.width, height=info.height)
+        if info.duration is not None:
+            ref["duration"] = info.duration
+    ref.update(extra)
+    return ref
 
 
 ProgressCallback = Callable[[str, Mapping[str, Any] | None], Awaitable[None]]
@@ -67,11 +119,22 @@ class NodeContext:
     attempt: int = 1
     media: MediaStore | None = None
     on_progress: ProgressCallback = _no_progress
+    # Filled by the executor with what it consumed (LLM tokens and cost); stored with the node run.
+    usage: dict[str, Any] = field(default_factory=dict)
 
     async def progress(self, delta: str = "", data: Mapping[str, Any] | None = None) -> None:
         """Tell everyone watching how far the node got: `delta` is text to append to what the
         node shows (LLM tokens), `data` any small JSON status (a percentage, a frame count)."""
         await self.on_progress(delta, data)
+
+    def media_store(self) -> MediaStore:
+        """The run's media store; a worker without one cannot run media nodes."""
+        if self.media is None:
+            raise NodeFailed(
+                f"{self.spec.label} nodes need media storage, which this worker was started without.",
+                detail="NodeContext.media is None",
+            )
+        return self.media
 
 
 Executor = Callable[[NodeContext], Awaitable[Outputs]]
