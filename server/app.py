@@ -31,6 +31,7 @@ from server.collaboration import build_hub
 from server.errors import problem_details_plugin
 from server.http_rules import enforce_request_rules
 from server.keys import RedisKeys
+from server.llm import ModelController
 from server.media.controllers import MediaController
 from server.media.library import MediaLibrary
 from server.media.storage import LocalStorage
@@ -130,6 +131,7 @@ def create_app(settings: Settings) -> Litestar:
         WorkflowController,
         VersionController,
         NodeTypeController,
+        ModelController,
         WorkflowRunController,
         RunController,
         MediaController,

@@ -29,9 +29,10 @@ from arq.worker import func
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
-from engine.nodes import load_node_types
+from engine.nodes import llm, load_node_types
 from engine.scheduler import RunScheduler
 from server.keys import RedisKeys
+from server.llm import llm_config
 from server.media.storage import LocalStorage
 from server.media.store import run_media
 from server.observability import configure_logging, init_sentry
@@ -98,11 +99,13 @@ async def startup(ctx: dict[str, Any]) -> None:
     keys = RedisKeys(settings.redis_namespace)
     redis: Redis = ctx["redis"]
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=settings.db_pool_max)
+    node_types = load_node_types(settings.extra_nodes)
+    node_types["llm"] = llm.node(llm_config(settings))  # the executor calls the models configured here
     scheduler = RunScheduler(
         store=PostgresRunStore(pool),
         events=RedisEventSink(redis, keys),
         dispatcher=ArqDispatcher(redis, keys),
-        node_types=load_node_types(settings.extra_nodes),
+        node_types=node_types,
         worker_id=worker_id(),
         lease_seconds=settings.run_lease_seconds,
         node_timeout=settings.node_timeout,

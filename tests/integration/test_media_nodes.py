@@ -204,3 +204,20 @@ def test_upload_nodes_without_a_usable_file_ask_for_an_upload(
     assert "holds a video, not an image" in nodes["wrong-kind"]["error"]
     # The stranger's file did not become readable through the attempt.
     assert owner.http.get(f"/api/media/{theirs}").status_code == 404
+
+
+def test_the_marketing_kit_runs_for_a_new_user_without_any_llm_configured(owner: User) -> None:
+    workflow = owner.create_workflow(template="marketing-kit")
+    run = wait_for_run(owner.http, start_run(owner.http, workflow["id"])["id"], timeout=60)
+    assert run["status"] == "partial"
+    nodes = nodes_of(run)
+    for node_id in ("upload-image", "crop", "details", "upload-video", "frame"):
+        assert nodes[node_id]["status"] == "success", (node_id, nodes[node_id]["error"])
+    assert "No language model is configured" in nodes["copywriter"]["error"]
+    assert "GALAXY_MODELS" in nodes["copywriter"]["error"] and "OPENAI_API_KEY" in nodes["copywriter"]["error"]
+    assert nodes["social"]["status"] == "skipped"
+    crop = nodes["crop"]["outputs"]["output"]
+    assert crop["content_type"] == "image/jpeg" and (crop["width"], crop["height"]) == (768, 576)  # 80% of 960 by 720
+    frame = nodes["frame"]["outputs"]["output"]
+    assert frame["timestamp"] == pytest.approx(2.0) and (frame["width"], frame["height"]) == (480, 272)
+    assert fetch(owner, frame)[:8] == b"\x89PNG\r\n\x1a\n"
