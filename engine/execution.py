@@ -14,7 +14,7 @@ import structlog
 
 from engine.events import NodeStatus
 from engine.graph import Adjacency
-from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType, ProgressCallback
+from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType, Offload, ProgressCallback, in_thread
 from engine.resolve import cache_key, effective_params, resolve_inputs
 from engine.store import Claim, NodeResult, RunSnapshot
 
@@ -32,6 +32,7 @@ async def invoke(
     on_progress: ProgressCallback,
     worker_timeout: float,
     media: MediaStore | None = None,
+    offload: Offload = in_thread,
     refused: NodeFailed | None = None,
 ) -> NodeResult:
     """Execute `node_id` of the run. `refused` fails the node without running it; a missing
@@ -71,6 +72,7 @@ async def invoke(
             media=media,
             on_progress=on_progress,
             usage=usage,
+            offload=offload,
         )
         async with asyncio.timeout(timeout) as deadline:
             produced = await node_type.execute(context)

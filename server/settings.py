@@ -76,6 +76,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_timeout: int = 120
     llm_max_retries: int = 3
     llm_retry_delay_ms: int = 1000
+    worker_media_processes: int = 0  # 0: one per CPU but one
     # Names (never values) of the provider key variables that are set, for GET /api/models.
     provider_keys: frozenset[str] = frozenset()
 
@@ -219,6 +220,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "LLM_TIMEOUT": ("llm_timeout", _int(1, 3600)),
     "LLM_MAX_RETRIES": ("llm_max_retries", _int(0, 10)),
     "LLM_RETRY_DELAY_MS": ("llm_retry_delay_ms", _int(1, 60_000)),
+    "WORKER_MEDIA_PROCESSES": ("worker_media_processes", _int(0, 256)),
 }
 # Provider credentials litellm reads itself; settings only note which ones are present.
 PROVIDER_KEY_VARIABLES = (

@@ -7,21 +7,24 @@ plain JSON values; image and video outputs are media references `{"media_id": ".
 through `ctx.media`, so run records and events never carry file bytes.
 
 Executors are cancelled by cancelling their task (run cancel, node timeout): they must let
-`asyncio.CancelledError` propagate and do blocking work (image or video processing) in a thread
-(`asyncio.to_thread`) so the worker's event loop keeps serving other nodes.
+`asyncio.CancelledError` propagate and hand blocking work (image or video decoding) to
+`ctx.offload(fn, *args)` — a thread by default, the worker's process pool in a worker — so the
+worker's event loop keeps serving other nodes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from engine.spec import NodeSpec
 
 Outputs = dict[str, Any]
+T = TypeVar("T")
 
 
 class NodeFailed(Exception):
@@ -34,6 +37,14 @@ class NodeFailed(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps `detail` when the failure crosses a process pool.
+        return (_failure, (self.message, self.detail))
+
+
+def _failure(message: str, detail: str) -> NodeFailed:
+    return NodeFailed(message, detail=detail)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,6 +112,21 @@ def media_ref(media_id: str, info: MediaInfo | None = None, **extra: Any) -> dic
 ProgressCallback = Callable[[str, Mapping[str, Any] | None], Awaitable[None]]
 
 
+class Offload(Protocol):
+    """Runs blocking work away from the event loop: `await offload(fn, *args)` is `fn(*args)`.
+
+    `fn` and its arguments must be picklable (a module-level function, bytes, paths, numbers), so
+    a process pool can run it; exceptions it raises must be picklable too.
+    """
+
+    def __call__(self, work: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
+
+
+async def in_thread(work: Callable[..., T], /, *args: Any) -> T:
+    """The default `Offload`: a thread of the event loop's default pool."""
+    return await asyncio.to_thread(work, *args)
+
+
 async def _no_progress(delta: str, data: Mapping[str, Any] | None) -> None:
     return None
 
@@ -119,6 +145,7 @@ class NodeContext:
     attempt: int = 1
     media: MediaStore | None = None
     on_progress: ProgressCallback = _no_progress
+    offload: Offload = in_thread
     # Filled by the executor with what it consumed (LLM tokens and cost); stored with the node run.
     usage: dict[str, Any] = field(default_factory=dict)
 

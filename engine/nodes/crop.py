@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import io
 import math
-import threading
 from typing import Any
 
 from engine.nodes.base import NodeContext, NodeFailed, NodeType, Outputs
-from engine.nodes.imaging import Stopped, in_thread, input_info, save_image
+from engine.nodes.imaging import input_info, save_image
 from engine.spec import NodeSpec, PortSpec, PortType
 
 EPSILON = 1e-9
@@ -94,9 +93,7 @@ def pixel_edges(start: float, length: float, size: int) -> tuple[int, int]:
     return first, max(last, first + 1)
 
 
-def crop_bytes(
-    data: bytes, rectangle: tuple[float, float, float, float], stop: threading.Event
-) -> tuple[bytes, str, int, int]:
+def crop_bytes(data: bytes, rectangle: tuple[float, float, float, float]) -> tuple[bytes, str, int, int]:
     """Decode, orient, crop and encode; returns the bytes, content type and size."""
     from PIL import Image, ImageOps
 
@@ -105,8 +102,6 @@ def crop_bytes(
         source_format = opened.format or "PNG"
         icc = opened.info.get("icc_profile")
         image = ImageOps.exif_transpose(opened) or opened  # GIF: its first frame
-        if stop.is_set():
-            raise Stopped
         left, right = pixel_edges(x, width, image.width)
         top, bottom = pixel_edges(y, height, image.height)
         cropped = image.crop((left, top, right, bottom))
@@ -135,9 +130,7 @@ async def execute(ctx: NodeContext) -> Outputs:
         raise NodeFailed(f"Node {ctx.node_id} crops images; it received a {info.kind}.")
     data = await ctx.media_store().read(info.id)
     try:
-        result, content_type, width, height = await in_thread(lambda stop: crop_bytes(data, rectangle, stop))
-    except Stopped:
-        raise NodeFailed(f"Node {ctx.node_id} was stopped.") from None
+        result, content_type, width, height = await ctx.offload(crop_bytes, data, rectangle)
     except OSError as err:
         raise NodeFailed(f"The image arriving at node {ctx.node_id} cannot be decoded.", detail=str(err)) from err
     return {"output": await save_image(ctx, result, content_type, width, height)}

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 import math
-import threading
 from pathlib import Path
 from typing import Any
 
 from engine.nodes.base import NodeContext, NodeFailed, NodeType, Outputs
-from engine.nodes.imaging import Stopped, in_thread, input_info, save_image
+from engine.nodes.imaging import input_info, save_image
 from engine.spec import NodeSpec, PortSpec, PortType
 
 SPEC = NodeSpec(
@@ -41,8 +40,10 @@ SPEC = NodeSpec(
 
 
 class PastEnd(Exception):
+    """The moment asked for is after the video's end (picklable: it may cross a process pool)."""
+
     def __init__(self, target: float, duration: float) -> None:
-        super().__init__(f"{target} past {duration}")
+        super().__init__(target, duration)
         self.target = target
         self.duration = duration
 
@@ -73,10 +74,17 @@ def _stream_duration(container: Any, stream: Any) -> float | None:
     return None
 
 
-def extract_png(path: Path, value: float, is_percent: bool, stop: threading.Event) -> tuple[bytes, int, int, float]:
+def extract_png(path: Path, value: float, is_percent: bool) -> tuple[bytes, int, int, float]:
     """The PNG of the frame shown at the moment, its size and the moment in seconds."""
     import av
 
+    try:
+        return _extract(av, path, value, is_percent)
+    except av.FFmpegError as err:  # re-raised as ours: PyAV's errors do not survive pickling
+        raise NodeFailed("This video cannot be decoded.", detail=f"{type(err).__name__}: {err}") from None
+
+
+def _extract(av: Any, path: Path, value: float, is_percent: bool) -> tuple[bytes, int, int, float]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -86,27 +94,24 @@ def extract_png(path: Path, value: float, is_percent: bool, stop: threading.Even
         target = duration * value / 100 if is_percent and duration is not None else value
         if duration is not None and target > duration + 1e-6:
             raise PastEnd(target, duration)
-        assert stream.time_base is not None
         start = stream.start_time or 0
+        offset = float(start * stream.time_base)
         container.seek(start + int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
         chosen = None
         for frame in container.decode(stream):
-            if stop.is_set():
-                raise Stopped
             if frame.time is None:
                 continue
-            moment = frame.time - float(start * stream.time_base)
-            if moment > target + 1e-6 and chosen is not None:
+            if frame.time - offset > target + 1e-6:
+                if chosen is None:
+                    chosen = frame  # the moment is before the first frame: that frame is shown
                 break
             chosen = frame
-            if moment > target + 1e-6:
-                break  # the moment is before the first frame: that frame is what is shown
         if chosen is None:
             raise NodeFailed("No frame of this video could be decoded.")
-        last = chosen.time - float(start * stream.time_base)
-        if duration is None and stream.average_rate and target > last + 1 / float(stream.average_rate):
-            raise PastEnd(target, last + 1 / float(stream.average_rate))
-        image = chosen.to_image()  # type: ignore[no-untyped-call]
+        rate = float(stream.average_rate) if stream.average_rate else 0.0
+        if duration is None and rate and target > chosen.time - offset + 1 / rate:
+            raise PastEnd(target, chosen.time - offset + 1 / rate)
+        image = chosen.to_image()
     out = io.BytesIO()
     image.save(out, "PNG", compress_level=3)
     return out.getvalue(), image.width, image.height, target
@@ -120,20 +125,14 @@ async def execute(ctx: NodeContext) -> Outputs:
     shown = f"{value:g}%" if is_percent else f"{value:g} s"
     try:
         async with ctx.media_store().local_path(info.id) as path:
-            png, width, height, moment = await in_thread(lambda stop: extract_png(path, value, is_percent, stop))
+            png, width, height, moment = await ctx.offload(extract_png, path, value, is_percent)
     except PastEnd as err:
         raise NodeFailed(
             f"Timestamp {shown} of node {ctx.node_id} is past the end of the video, which is "
             f"{err.duration:.2f} s long; choose a moment from 0 to {err.duration:.2f} s.",
         ) from None
-    except Stopped:
-        raise NodeFailed(f"Node {ctx.node_id} was stopped.") from None
-    except NodeFailed:
-        raise
-    except Exception as err:
-        if type(err).__module__.startswith("av"):
-            raise NodeFailed(f"The video at node {ctx.node_id} cannot be decoded.", detail=str(err)) from err
-        raise
+    except NodeFailed as err:
+        raise NodeFailed(f"Node {ctx.node_id}: {err.message}", detail=err.detail) from None
     output = await save_image(ctx, png, "image/png", width, height)
     output["timestamp"] = round(moment, 6)
     return {"output": output}

@@ -1,22 +1,13 @@
-"""What the image and video nodes share: reading a media input, running blocking codec work in
-a thread that stops when the node is cancelled, and storing the image a node produced."""
+"""What the image and video nodes share: reading a media input and storing the image a node
+produced."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from engine.nodes.base import MediaInfo, MediaNotFound, NodeContext, NodeFailed, media_ref
 
-T = TypeVar("T")
-
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
-
-
-class Stopped(Exception):
-    """Raised inside blocking work when the node was cancelled meanwhile."""
 
 
 def input_media_id(ctx: NodeContext, port: str) -> str:
@@ -39,17 +30,6 @@ async def input_info(ctx: NodeContext, port: str) -> MediaInfo:
             "upload it again on the node that provides it.",
             detail=f"media {media_id} not usable in workflow {ctx.workflow_id}",
         ) from None
-
-
-async def in_thread(work: Callable[[threading.Event], T]) -> T:
-    """Run `work(stop)` in a thread; if the node is cancelled meanwhile, `stop` is set so the work
-    can give up at its next check instead of decoding on for nobody."""
-    stop = threading.Event()
-    try:
-        return await asyncio.to_thread(work, stop)
-    except asyncio.CancelledError:
-        stop.set()
-        raise
 
 
 async def save_image(ctx: NodeContext, data: bytes, content_type: str, width: int, height: int) -> dict[str, Any]:

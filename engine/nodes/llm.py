@@ -15,11 +15,9 @@ import importlib
 import io
 import os
 import random
-import threading
 from typing import Any
 
 from engine.nodes.base import NodeContext, NodeFailed, NodeType, Outputs
-from engine.nodes.imaging import in_thread
 from engine.nodes.llm_config import LLMConfig, provider_of
 from engine.nodes.llm_errors import is_rate_limit, to_failure
 from engine.nodes.streaming import Coalescer
@@ -134,12 +132,7 @@ async def image_parts(ctx: NodeContext) -> list[dict[str, Any]]:
         store = ctx.media_store()
         info = await store.info(media_id)
         data = await store.read(media_id)
-        original_type = info.content_type
-
-        def shrink(_stop: threading.Event, data: bytes = data, original_type: str = original_type) -> tuple[bytes, str]:
-            return shrink_image(data, original_type)
-
-        sent, content_type = await in_thread(shrink)
+        sent, content_type = await ctx.offload(shrink_image, data, info.content_type)
         url = f"data:{content_type};base64,{base64.b64encode(sent).decode()}"
         parts.append({"type": "image_url", "image_url": {"url": url}})
     return parts
