@@ -178,16 +178,3 @@ class NodeType:
     spec: NodeSpec
     execute: Executor
     timeout: float | None = None
-
-
-def not_available(spec: NodeSpec) -> Executor:
-    """An executor for a node type whose body ships in a later version."""
-
-    async def execute(ctx: NodeContext) -> Outputs:
-        raise NodeFailed(
-            f"{spec.label} nodes are not available yet in this version of Galaxy; "
-            f"remove node {ctx.node_id} or run only the nodes before it.",
-            detail=f"node type {spec.type!r} has no executor yet",
-        )
-
-    return execute

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from engine.nodes.base import MediaInfo, MediaNotFound
+from engine.nodes.base import MediaInfo, MediaNotFound, MediaStore
 from engine.store import RunSnapshot
 from server.media import service
 from server.media.probe import IMAGE, Probed
@@ -105,7 +105,7 @@ class RunMedia:
         return str(row["id"])
 
 
-def run_media(pool: asyncpg.Pool, storage: Storage) -> Any:
+def run_media(pool: asyncpg.Pool, storage: Storage) -> Callable[[RunSnapshot], MediaStore]:
     """The scheduler's media factory: one `RunMedia` per node execution."""
 
     def for_run(snapshot: RunSnapshot) -> RunMedia:
