@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+from pathlib import Path
 from typing import Any
 
 from engine.nodes.base import NodeContext, NodeFailed, NodeType, Outputs
@@ -93,12 +94,13 @@ def pixel_edges(start: float, length: float, size: int) -> tuple[int, int]:
     return first, max(last, first + 1)
 
 
-def crop_bytes(data: bytes, rectangle: tuple[float, float, float, float]) -> tuple[bytes, str, int, int]:
-    """Decode, orient, crop and encode; returns the bytes, content type and size."""
+def crop_file(path: Path, rectangle: tuple[float, float, float, float]) -> tuple[bytes, str, int, int]:
+    """Decode, orient, crop and encode; returns the bytes, content type and size. Takes a path,
+    not bytes, so a process pool is not handed the whole image through a pipe."""
     from PIL import Image, ImageOps
 
     x, y, width, height = rectangle
-    with Image.open(io.BytesIO(data)) as opened:
+    with Image.open(path) as opened:
         source_format = opened.format or "PNG"
         icc = opened.info.get("icc_profile")
         image = ImageOps.exif_transpose(opened) or opened  # GIF: its first frame
@@ -128,9 +130,9 @@ async def execute(ctx: NodeContext) -> Outputs:
     info = await input_info(ctx, "image_url")
     if info.kind != "image":
         raise NodeFailed(f"Node {ctx.node_id} crops images; it received a {info.kind}.")
-    data = await ctx.media_store().read(info.id)
     try:
-        result, content_type, width, height = await ctx.offload(crop_bytes, data, rectangle)
+        async with ctx.media_store().local_path(info.id) as path:
+            result, content_type, width, height = await ctx.offload(crop_file, path, rectangle)
     except OSError as err:
         raise NodeFailed(f"The image arriving at node {ctx.node_id} cannot be decoded.", detail=str(err)) from err
     return {"output": await save_image(ctx, result, content_type, width, height)}
