@@ -17,7 +17,7 @@ import os
 import random
 from typing import Any
 
-from engine.nodes.base import NodeContext, NodeFailed, NodeType, Outputs
+from engine.nodes.base import MediaNotFound, NodeContext, NodeFailed, NodeType, Outputs
 from engine.nodes.llm_config import LLMConfig, provider_of
 from engine.nodes.llm_errors import is_rate_limit, to_failure
 from engine.nodes.streaming import Coalescer
@@ -130,7 +130,14 @@ async def image_parts(ctx: NodeContext) -> list[dict[str, Any]]:
         if not isinstance(media_id, str):
             raise NodeFailed(f"Image {position + 1} connected to node {ctx.node_id} has no file.")
         store = ctx.media_store()
-        info = await store.info(media_id)
+        try:
+            info = await store.info(media_id)
+        except MediaNotFound:
+            raise NodeFailed(
+                f"Image {position + 1} connected to node {ctx.node_id} is not available to this workflow; "
+                "upload it again on the node that provides it.",
+                detail=f"media {media_id} not usable in workflow {ctx.workflow_id}",
+            ) from None
         data = await store.read(media_id)
         sent, content_type = await ctx.offload(shrink_image, data, info.content_type)
         url = f"data:{content_type};base64,{base64.b64encode(sent).decode()}"

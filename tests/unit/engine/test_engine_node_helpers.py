@@ -108,3 +108,23 @@ def test_the_coalescer_sends_at_most_one_event_per_interval_and_holds_nothing_ba
 
     asyncio.run(scenario())
     assert "".join(t for t, _ in sent) == "abcdefgxyz1"
+
+
+def test_images_for_a_provider_are_passed_through_or_shrunk() -> None:
+    import io
+
+    from PIL import Image
+
+    from engine.nodes.llm import shrink_image
+
+    def png(size: tuple[int, int], mode: str = "RGB") -> bytes:
+        out = io.BytesIO()
+        Image.new(mode, size, (10, 200, 30, 255)[: len(mode)]).save(out, "PNG")
+        return out.getvalue()
+
+    small = png((300, 200))
+    assert shrink_image(small, "image/png") == (small, "image/png")
+    big, content_type = shrink_image(png((4000, 1000)), "image/png")
+    assert content_type == "image/jpeg" and Image.open(io.BytesIO(big)).size == (2048, 512)
+    clear, content_type = shrink_image(png((3000, 3000), "RGBA"), "image/png")
+    assert content_type == "image/png" and Image.open(io.BytesIO(clear)).size == (2048, 2048)
