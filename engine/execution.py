@@ -14,7 +14,7 @@ import structlog
 
 from engine.events import NodeStatus
 from engine.graph import Adjacency
-from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType, ProgressCallback
+from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType, Offload, ProgressCallback, in_thread
 from engine.resolve import cache_key, effective_params, resolve_inputs
 from engine.store import Claim, NodeResult, RunSnapshot
 
@@ -32,6 +32,7 @@ async def invoke(
     on_progress: ProgressCallback,
     worker_timeout: float,
     media: MediaStore | None = None,
+    offload: Offload = in_thread,
     refused: NodeFailed | None = None,
 ) -> NodeResult:
     """Execute `node_id` of the run. `refused` fails the node without running it; a missing
@@ -41,6 +42,7 @@ async def invoke(
     inputs: dict[str, Any] = {}
     key = ""
     status, outputs, error, detail = NodeStatus.FAILED, {}, "", ""
+    usage: dict[str, Any] = {}
     timeout = worker_timeout
     deadline: asyncio.Timeout | None = None
     try:
@@ -69,6 +71,8 @@ async def invoke(
             attempt=claim.attempt,
             media=media,
             on_progress=on_progress,
+            usage=usage,
+            offload=offload,
         )
         async with asyncio.timeout(timeout) as deadline:
             produced = await node_type.execute(context)
@@ -97,6 +101,7 @@ async def invoke(
         error=error,
         error_detail=detail,
         cache_key=key if status == NodeStatus.SUCCESS else "",
+        usage=usage,
         started_at=claim.started_at,
         finished_at=datetime.now(UTC),
         duration_ms=int((time.perf_counter() - began) * 1000),

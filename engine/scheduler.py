@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,7 @@ from engine.events import (
 )
 from engine.execution import invoke
 from engine.graph import Adjacency
-from engine.nodes.base import MediaStore, NodeFailed, NodeType
+from engine.nodes.base import MediaStore, NodeFailed, NodeType, Offload, in_thread
 from engine.store import Claim, Dispatcher, EventSink, Finished, NodeResult, RunSnapshot, RunStore
 
 log = structlog.get_logger(__name__)
@@ -92,7 +92,8 @@ class RunScheduler:
         max_attempts: int = 3,
         local_slots: int = 0,
         observer: SchedulerObserver | None = None,
-        media: MediaStore | None = None,
+        media: Callable[[RunSnapshot], MediaStore] | None = None,
+        offload: Offload = in_thread,
     ) -> None:
         self.store = store
         self.events = events
@@ -107,6 +108,7 @@ class RunScheduler:
         self.local_slots = local_slots
         self.observer = observer or SchedulerObserver()
         self.media = media
+        self.offload = offload
         self._runs: OrderedDict[str, _RunState] = OrderedDict()
         self._tasks: dict[tuple[str, str], asyncio.Task[NodeResult]] = {}
         self._cancelled: OrderedDict[str, None] = OrderedDict()
@@ -424,6 +426,7 @@ class RunScheduler:
             upstream=upstream,
             on_progress=on_progress,
             worker_timeout=self.node_timeout,
-            media=self.media,
+            media=self.media(snapshot) if self.media is not None else None,
+            offload=self.offload,
             refused=failure,
         )

@@ -48,6 +48,7 @@ class NodeResult(msgspec.Struct, kw_only=True):
     error: str = ""
     error_detail: str = ""
     cache_key: str = ""
+    usage: dict[str, Any] = msgspec.field(default_factory=dict)
     started_at: datetime
     finished_at: datetime
     duration_ms: int

@@ -36,6 +36,10 @@ from server.connection_limits import ConnectionLimits
 from server.errors import problem_details_plugin
 from server.http_rules import PUBLIC, enforce_request_rules
 from server.keys import RedisKeys
+from server.llm import ModelController
+from server.media.controllers import MediaController
+from server.media.library import MediaLibrary
+from server.media.storage import LocalStorage
 from server.metrics import measure_loop_lag, watch
 from server.nodes import NodeTypeController
 from server.observability import RequestContextMiddleware, configure_logging, init_sentry
@@ -119,6 +123,7 @@ def create_app(settings: Settings) -> Litestar:
         engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
         bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
+        state.media = MediaLibrary(pool=engine.pool, storage=LocalStorage(settings.media_dir), settings=settings)
         state.runs = RunService(
             pool=engine.pool,
             redis=redis,
@@ -168,8 +173,10 @@ def create_app(settings: Settings) -> Litestar:
         WorkflowController,
         VersionController,
         NodeTypeController,
+        ModelController,
         WorkflowRunController,
         RunController,
+        MediaController,
         workflow_socket,
     ]
     assets = settings.static_dir / "assets"
@@ -192,6 +199,7 @@ def create_app(settings: Settings) -> Litestar:
             "access": Provide(provide_access),
             "runs": provide("runs"),
             "run_access": Provide(provide_run_access),
+            "media": provide("media"),
         },
         middleware=[
             PrometheusConfig(

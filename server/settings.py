@@ -75,6 +75,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     metrics_token: str = ""
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
+    max_image_bytes: int = 25 * 1024 * 1024
+    max_video_bytes: int = 500 * 1024 * 1024
+    max_image_pixels: int = 89_478_485  # Pillow's own decompression-bomb threshold
+    models: tuple[str, ...] = ()
+    default_model: str = ""
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_timeout: int = 120
+    llm_max_retries: int = 3
+    llm_retry_delay_ms: int = 1000
+    worker_media_processes: int = 0  # 0: one per CPU but one
+    # Names (never values) of the provider key variables that are set, for GET /api/models.
+    provider_keys: frozenset[str] = frozenset()
 
 
 def _int(minimum: int, maximum: int) -> Callable[[str], int]:
@@ -158,6 +171,21 @@ def _module_path(raw: str) -> str:
     return raw.strip()
 
 
+def _models(raw: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z0-9_.:@/+-]{1,200}", name):
+            raise ValueError(f"a comma-separated list of litellm model names such as openai/gpt-4o-mini ({name!r})")
+    return names
+
+
+def _model(raw: str) -> str:
+    names = _models(raw)
+    if len(names) != 1:
+        raise ValueError("one litellm model name such as openai/gpt-4o-mini")
+    return names[0]
+
+
 def _public_url(raw: str) -> str:
     return _url("http", "https")(raw).rstrip("/") if raw.strip() else ""
 
@@ -227,7 +255,29 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
     "METRICS_TOKEN": ("metrics_token", _metrics_token),
     "METRICS_HOST": ("metrics_host", None),
     "METRICS_PORT": ("metrics_port", _int(0, 65535)),
+    "MAX_IMAGE_BYTES": ("max_image_bytes", _int(1024, 1024**3)),
+    "MAX_VIDEO_BYTES": ("max_video_bytes", _int(1024, 64 * 1024**3)),
+    "MAX_IMAGE_PIXELS": ("max_image_pixels", _int(1024, 1_000_000_000)),
+    "GALAXY_MODELS": ("models", _models),
+    "GALAXY_DEFAULT_MODEL": ("default_model", _model),
+    "LLM_BASE_URL": ("llm_base_url", lambda raw: _url("http", "https")(raw).rstrip("/")),
+    "LLM_API_KEY": ("llm_api_key", None),
+    "LLM_TIMEOUT": ("llm_timeout", _int(1, 3600)),
+    "LLM_MAX_RETRIES": ("llm_max_retries", _int(0, 10)),
+    "LLM_RETRY_DELAY_MS": ("llm_retry_delay_ms", _int(1, 60_000)),
+    "WORKER_MEDIA_PROCESSES": ("worker_media_processes", _int(0, 256)),
 }
+# Provider credentials litellm reads itself; settings only note which ones are present.
+PROVIDER_KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROQ_API_KEY",
+    "OPENROUTER_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "OLLAMA_API_BASE",
+)
 _REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
 
 
@@ -246,6 +296,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             values[field] = parse(raw) if parse else raw
         except ValueError as err:
             raise SettingsError(f"{variable} is invalid: expected {err}.") from None
+    values["provider_keys"] = frozenset(v for v in PROVIDER_KEY_VARIABLES if env.get(v, "").strip())
     values.update(overrides)
     for variable in _REQUIRED:
         field = _VARIABLES[variable][0]
@@ -280,6 +331,8 @@ def to_environment(settings: Settings) -> dict[str, str]:
         value = getattr(settings, field)
         if isinstance(value, bool):
             env[variable] = "true" if value else "false"
+        elif isinstance(value, tuple):
+            env[variable] = ",".join(value)
         elif isinstance(value, float) and value.is_integer():
             env[variable] = str(int(value))
         else:

@@ -17,6 +17,7 @@ from piccolo.columns import (
     BigSerial,
     Boolean,
     Bytea,
+    DoublePrecision,
     ForeignKey,
     Integer,
     Text,
@@ -149,8 +150,12 @@ class NodeRun(Table, tablename="node_runs"):
 
 
 class Media(Table, tablename="media"):
+    """A stored file (upload or node output); its bytes live in storage under `storage_key`
+    (content-addressed, so identical bytes are stored once whatever the number of rows)."""
+
     id = UUID(primary_key=True, default=UUID4())
     owner = ForeignKey(references=User, on_delete=OnDelete.cascade, null=False, index=True)
+    # The workflow it was uploaded for or produced in (null: uploaded without naming one).
     workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=True, index=True)
     kind = Varchar(length=16)
     filename = Varchar(length=255)
@@ -158,6 +163,20 @@ class Media(Table, tablename="media"):
     size = BigInt()
     sha256 = Varchar(length=64)
     storage_key = Varchar(length=255)
+    created_at = Timestamptz(default=TimestamptzNow())
+    width = Integer(null=True, default=None)
+    height = Integer(null=True, default=None)
+    duration = DoublePrecision(null=True, default=None)
+    details = JSONB(default={})
+    run = ForeignKey(references=Run, on_delete=OnDelete.set_null, null=True)
+
+
+class MediaLink(Table, tablename="media_links"):
+    """A workflow that uses a media file: its members may read the file (unique per pair)."""
+
+    id = UUID(primary_key=True, default=UUID4())
+    media = ForeignKey(references=Media, on_delete=OnDelete.cascade, null=False, index=True)
+    workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=False, index=True)
     created_at = Timestamptz(default=TimestamptzNow())
 
 
@@ -193,6 +212,7 @@ ALL_TABLES: tuple[type[Table], ...] = (
     Run,
     NodeRun,
     Media,
+    MediaLink,
     Webhook,
     WebhookDelivery,
 )

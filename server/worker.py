@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 import asyncpg
@@ -29,9 +31,13 @@ from arq.worker import func
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
-from engine.nodes import load_node_types
+from engine.nodes import llm, load_node_types
+from engine.nodes.base import Offload
 from engine.scheduler import RunScheduler
 from server.keys import RedisKeys
+from server.llm import llm_config
+from server.media.storage import LocalStorage
+from server.media.store import run_media
 from server.observability import configure_logging, init_sentry
 from server.runs.bus import ArqDispatcher, RedisEventSink
 from server.runs.metrics import PrometheusObserver
@@ -41,6 +47,7 @@ from server.settings import Settings, load_settings
 log = structlog.get_logger(__name__)
 
 JOB_TIMEOUT_SECONDS = 24 * 3600  # a job may carry a long chain of nodes; nodes have their own timeout
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,11 +60,29 @@ class WorkerContext:
     scheduler: RunScheduler
     background: list[asyncio.Task[None]] = field(default_factory=list)
     metrics_server: WSGIServer | None = None
+    media_pool: ProcessPoolExecutor | None = None
 
 
 def context(ctx: dict[str, Any]) -> WorkerContext:
     worker_context: WorkerContext = ctx["galaxy"]
     return worker_context
+
+
+def process_offload(pool: ProcessPoolExecutor) -> Offload:
+    """Blocking media work (decoding, encoding) in a pool of processes: Pillow and PyAV hold the
+    GIL for parts of their work, which in a thread stalls the event loop for the other nodes."""
+
+    async def offload(work: Callable[..., T], /, *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, work, *args)
+
+    return offload
+
+
+def media_pool(settings: Settings) -> ProcessPoolExecutor:
+    # Spawned, not forked: the worker process already runs threads (asyncpg, the metrics server).
+    # One CPU is left to the event loop by default (bench/README.md: event-loop lag).
+    size = settings.worker_media_processes or max(1, (os.cpu_count() or 1) - 1)
+    return ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"))
 
 
 def worker_id() -> str:
@@ -96,17 +121,22 @@ async def startup(ctx: dict[str, Any]) -> None:
     keys = RedisKeys(settings.redis_namespace)
     redis: Redis = ctx["redis"]
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=settings.db_pool_max)
+    node_types = load_node_types(settings.extra_nodes)
+    node_types["llm"] = llm.node(llm_config(settings))  # the executor calls the models configured here
+    processes = media_pool(settings)
     scheduler = RunScheduler(
         store=PostgresRunStore(pool),
         events=RedisEventSink(redis, keys),
         dispatcher=ArqDispatcher(redis, keys),
-        node_types=load_node_types(settings.extra_nodes),
+        node_types=node_types,
         worker_id=worker_id(),
         lease_seconds=settings.run_lease_seconds,
         node_timeout=settings.node_timeout,
         max_attempts=settings.node_max_attempts,
         local_slots=settings.worker_max_jobs,
         observer=PrometheusObserver(),
+        media=run_media(pool, LocalStorage(settings.media_dir)),
+        offload=process_offload(processes),
     )
     lease = settings.run_lease_seconds
     background = [
@@ -124,6 +154,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         scheduler=scheduler,
         background=background,
         metrics_server=metrics_server,
+        media_pool=processes,
     )
     log.info("worker_started", queue=keys.arq_queue(), worker_id=scheduler.worker_id)
 
@@ -137,6 +168,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await worker_context.pool.close()
+        if worker_context.media_pool is not None:
+            worker_context.media_pool.shutdown(wait=False, cancel_futures=True)
         if worker_context.metrics_server is not None:
             worker_context.metrics_server.shutdown()
             worker_context.metrics_server.server_close()

@@ -7,19 +7,24 @@ plain JSON values; image and video outputs are media references `{"media_id": ".
 through `ctx.media`, so run records and events never carry file bytes.
 
 Executors are cancelled by cancelling their task (run cancel, node timeout): they must let
-`asyncio.CancelledError` propagate and do blocking work (image or video processing) in a thread
-(`asyncio.to_thread`) so the worker's event loop keeps serving other nodes.
+`asyncio.CancelledError` propagate and hand blocking work (image or video decoding) to
+`ctx.offload(fn, *args)` — a thread by default, the worker's process pool in a worker — so the
+worker's event loop keeps serving other nodes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from engine.spec import NodeSpec
 
 Outputs = dict[str, Any]
+T = TypeVar("T")
 
 
 class NodeFailed(Exception):
@@ -33,20 +38,93 @@ class NodeFailed(Exception):
         self.message = message
         self.detail = detail
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps `detail` when the failure crosses a process pool.
+        return (_failure, (self.message, self.detail))
+
+
+def _failure(message: str, detail: str) -> NodeFailed:
+    return NodeFailed(message, detail=detail)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaInfo:
+    """What is known about a stored media file without reading it."""
+
+    id: str
+    kind: str  # "image" or "video"
+    content_type: str
+    size: int
+    filename: str = ""
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+
+
+class MediaNotFound(Exception):
+    """No media file with that id is available to this run's workflow."""
+
 
 class MediaStore(Protocol):
-    """Where media nodes keep the files they read and produce (wired up by the media issue)."""
+    """Where media nodes read the files of their run's workflow and keep the files they produce.
+
+    Every method is scoped to one run: an id of a file the workflow may not use raises
+    `MediaNotFound`, exactly like an id that does not exist.
+    """
+
+    async def info(self, media_id: str) -> MediaInfo:
+        """Kind, type and dimensions of a media file of this run's workflow."""
+        ...
 
     async def read(self, media_id: str) -> bytes:
-        """The bytes of a stored media file of this run's workflow."""
+        """The bytes of a media file of this run's workflow (images; videos use `local_path`)."""
         ...
 
-    async def save(self, data: bytes, *, content_type: str, filename: str) -> str:
-        """Store a produced file and return its media id."""
+    def local_path(self, media_id: str) -> AbstractAsyncContextManager[Path]:
+        """A local file holding the media for the duration of the block (a video decoder seeks
+        in it); the file must not be modified."""
         ...
+
+    async def save(
+        self,
+        data: bytes,
+        *,
+        content_type: str,
+        filename: str,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> str:
+        """Store a produced image and return its media id."""
+        ...
+
+
+def media_ref(media_id: str, info: MediaInfo | None = None, **extra: Any) -> dict[str, Any]:
+    """The value an image or video output carries: a reference, never the bytes."""
+    ref: dict[str, Any] = {"media_id": media_id}
+    if info is not None:
+        ref.update(content_type=info.content_type, width=info.width, height=info.height)
+        if info.duration is not None:
+            ref["duration"] = info.duration
+    ref.update(extra)
+    return ref
 
 
 ProgressCallback = Callable[[str, Mapping[str, Any] | None], Awaitable[None]]
+
+
+class Offload(Protocol):
+    """Runs blocking work away from the event loop: `await offload(fn, *args)` is `fn(*args)`.
+
+    `fn` and its arguments must be picklable (a module-level function, bytes, paths, numbers), so
+    a process pool can run it; exceptions it raises must be picklable too.
+    """
+
+    def __call__(self, work: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
+
+
+async def in_thread(work: Callable[..., T], /, *args: Any) -> T:
+    """The default `Offload`: a thread of the event loop's default pool."""
+    return await asyncio.to_thread(work, *args)
 
 
 async def _no_progress(delta: str, data: Mapping[str, Any] | None) -> None:
@@ -67,11 +145,23 @@ class NodeContext:
     attempt: int = 1
     media: MediaStore | None = None
     on_progress: ProgressCallback = _no_progress
+    offload: Offload = in_thread
+    # Filled by the executor with what it consumed (LLM tokens and cost); stored with the node run.
+    usage: dict[str, Any] = field(default_factory=dict)
 
     async def progress(self, delta: str = "", data: Mapping[str, Any] | None = None) -> None:
         """Tell everyone watching how far the node got: `delta` is text to append to what the
         node shows (LLM tokens), `data` any small JSON status (a percentage, a frame count)."""
         await self.on_progress(delta, data)
+
+    def media_store(self) -> MediaStore:
+        """The run's media store; a worker without one cannot run media nodes."""
+        if self.media is None:
+            raise NodeFailed(
+                f"{self.spec.label} nodes need media storage, which this worker was started without.",
+                detail="NodeContext.media is None",
+            )
+        return self.media
 
 
 Executor = Callable[[NodeContext], Awaitable[Outputs]]
@@ -88,16 +178,3 @@ class NodeType:
     spec: NodeSpec
     execute: Executor
     timeout: float | None = None
-
-
-def not_available(spec: NodeSpec) -> Executor:
-    """An executor for a node type whose body ships in a later version."""
-
-    async def execute(ctx: NodeContext) -> Outputs:
-        raise NodeFailed(
-            f"{spec.label} nodes are not available yet in this version of Galaxy; "
-            f"remove node {ctx.node_id} or run only the nodes before it.",
-            detail=f"node type {spec.type!r} has no executor yet",
-        )
-
-    return execute

@@ -62,6 +62,7 @@ class NodeRunOut(msgspec.Struct, kw_only=True):
     outputs: dict[str, Any]
     error: str
     error_detail: str
+    usage: dict[str, Any]
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: int | None

@@ -248,7 +248,8 @@ class RunService:
                 raise NotFound("No such run, or you are not a member of its workflow.")
             node_rows = await connection.fetch(
                 "SELECT node_id, node_type, status, attempt, inputs::text AS inputs, outputs::text AS outputs, error, "
-                "error_detail, started_at, finished_at, duration_ms FROM node_runs WHERE run = $1 ORDER BY node_id",
+                "error_detail, usage::text AS usage, started_at, finished_at, duration_ms FROM node_runs "
+                "WHERE run = $1 ORDER BY node_id",
                 run_id,
             )
         nodes = [
@@ -261,6 +262,7 @@ class RunService:
                 outputs=decode_json(n["outputs"]),
                 error=n["error"],
                 error_detail=n["error_detail"],
+                usage=decode_json(n["usage"]),
                 started_at=n["started_at"],
                 finished_at=n["finished_at"],
                 duration_ms=n["duration_ms"],

@@ -111,7 +111,7 @@ RETURNING r.status, r.error, (extract(epoch FROM r.finished_at - r.started_at) *
 _FINISH_RECORD = """
 WITH done AS (
     UPDATE node_runs SET status = $4, inputs = $5::jsonb, outputs = $6::jsonb, error = $7, error_detail = $8,
-        cache_key = $9, finished_at = $10, duration_ms = $11, worker = '', lease_until = NULL
+        cache_key = $9, finished_at = $10, duration_ms = $11, usage = $15::jsonb, worker = '', lease_until = NULL
     WHERE run = $1 AND node_id = $2 AND status = 'running' AND worker = $3
     RETURNING 1
 ), followers AS (
@@ -330,6 +330,7 @@ class PostgresRunStore:
                 followers,
                 f"Skipped because node {node_id} did not succeed.",
                 float(lease_seconds),
+                encode_json(result.usage),
             )
         )
         if row is None or not row["held"]:

@@ -14,6 +14,8 @@ from engine.graph import Graph
 from engine.registry import NodeRegistry
 from server.accounts.auth import CurrentUser
 from server.errors import BadRequest, Invalid, PayloadTooLarge
+from server.media.library import MediaLibrary
+from server.media.service import adopt_graph_media
 from server.settings import Settings
 from server.tables import Role
 from server.workflows import document, service
@@ -74,13 +76,18 @@ class WorkflowController(Controller):
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
         codec: NamedDependency[DocumentCodec],
+        media: NamedDependency[MediaLibrary],
     ) -> WorkflowDetail:
+        samples: dict[str, str] = {}
         if data.template:
-            default_name, build = TEMPLATES[data.template]
-            graph = build()
+            default_name, build, uses_samples = TEMPLATES[data.template]
+            if uses_samples:
+                samples = await media.sample_media(request.user.id)
+            graph = build(samples)
         else:
             default_name, graph = "Untitled workflow", Graph(nodes={}, edges={})
         workflow_id = await service.create_workflow(request.user.id, data.name or default_name, graph, registry)
+        await media.claim(list(samples.values()), workflow_id)
         return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/", summary="List your own and shared workflows, newest first")
@@ -111,6 +118,7 @@ class WorkflowController(Controller):
         settings: NamedDependency[Settings],
         registry: NamedDependency[NodeRegistry],
         codec: NamedDependency[DocumentCodec],
+        media: NamedDependency[MediaLibrary],
     ) -> WorkflowDetail:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_import_bytes:
@@ -127,6 +135,7 @@ class WorkflowController(Controller):
                 raise BadRequest(str(err)) from None
             raise Invalid(str(err), err.problems) from None
         workflow_id = await service.create_workflow(request.user.id, name, graph, registry)
+        await adopt_graph_media(media.pool, graph, workflow_id, request.user.id)
         return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/{workflow_id:uuid}", opt=VIEWER, summary="A workflow with its graph (read from its live document)")
@@ -168,10 +177,12 @@ class WorkflowController(Controller):
         registry: NamedDependency[NodeRegistry],
         codec: NamedDependency[DocumentCodec],
         hub: NamedDependency[Hub],
+        media: NamedDependency[MediaLibrary],
     ) -> WorkflowDetail:
         view = await service.read_document(access.workflow_id, codec, await hub.unstored(str(access.workflow_id)))
         name = ("Copy of " + view.name)[:200]
         workflow_id = await service.create_workflow(access.user.id, name, view.graph, registry)
+        await adopt_graph_media(media.pool, view.graph, workflow_id, access.user.id)
         return await _detail(workflow_id, Role.OWNER, settings, registry, codec)
 
     @get("/{workflow_id:uuid}/export", opt=VIEWER, summary="Export a workflow as JSON")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from engine.graph import Edge, Graph, Node, Position
 
@@ -34,10 +34,12 @@ def _edge(source: str, source_handle: str, target: str, target_handle: str) -> E
     )
 
 
-def marketing_kit() -> Graph:
-    """Product Marketing Kit Generator (SPEC §4): two branches that run in parallel and converge."""
+def marketing_kit(media: Mapping[str, str]) -> Graph:
+    """Product Marketing Kit Generator (SPEC §4): two branches that run in parallel and converge.
+
+    `media` holds the ids of the sample `image` and `video` the upload nodes start with."""
     nodes = [
-        _node("upload-image", "upload_image", 0, 0, label="Product photo", media_id=""),
+        _node("upload-image", "upload_image", 0, 0, label="Product photo", media_id=media.get("image", "")),
         _node(
             "crop",
             "crop_image",
@@ -61,7 +63,7 @@ def marketing_kit() -> Graph:
             model="",
             temperature=0.7,
         ),
-        _node("upload-video", "upload_video", 0, 480, label="Product video", media_id=""),
+        _node("upload-video", "upload_video", 0, 480, label="Product video", media_id=media.get("video", "")),
         _node("frame", "extract_frame", 320, 480, label="Frame at 50%", timestamp="50%"),
         _node(
             "social",
@@ -87,6 +89,7 @@ def marketing_kit() -> Graph:
     return Graph(nodes={n.id: n for n in nodes}, edges={e.id: e for e in edges})
 
 
-TEMPLATES: dict[str, tuple[str, Callable[[], Graph]]] = {
-    "marketing-kit": ("Product Marketing Kit Generator", marketing_kit),
+# name, graph builder (given the ids of the sample media), and whether it uses the samples
+TEMPLATES: dict[str, tuple[str, Callable[[Mapping[str, str]], Graph], bool]] = {
+    "marketing-kit": ("Product Marketing Kit Generator", marketing_kit, True),
 }

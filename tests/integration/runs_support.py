@@ -19,7 +19,7 @@ import msgspec
 import pytest
 import redis
 
-from server.settings import PROJECT_ROOT, Settings
+from server.settings import PROJECT_ROOT, Settings, to_environment
 from server.worker import build_worker, startup
 from tests.integration.runs_nodes import LOG_VARIABLE
 from tests.support import Clients, User, run_server
@@ -122,20 +122,7 @@ def in_process_worker(settings: Settings, **overrides: Any) -> Iterator[None]:
 
 
 def worker_environment(settings: Settings, node_log: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "SECRET_KEY": settings.secret_key,
-        "GALAXY_REDIS_NAMESPACE": settings.redis_namespace,
-        "GALAXY_EXTRA_NODES": settings.extra_nodes,
-        "RUN_LEASE_SECONDS": str(settings.run_lease_seconds),
-        "WORKER_POLL_DELAY_MS": str(settings.worker_poll_delay_ms),
-        "WORKER_MAX_JOBS": str(settings.worker_max_jobs),
-        "WORKER_METRICS_PORT": str(settings.worker_metrics_port),
-        "LOG_LEVEL": "WARNING",
-        LOG_VARIABLE: str(node_log),
-    }
+    return {**os.environ, **to_environment(settings), "LOG_LEVEL": "WARNING", LOG_VARIABLE: str(node_log)}
 
 
 @contextlib.contextmanager

@@ -24,7 +24,8 @@ def test_wheel_contains_every_package_migrations_and_the_console_script(tmp_path
     (wheel,) = tmp_path.glob("galaxy-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("server/app.py", "server/placeholder.html", "engine/spec.py", "collab/__init__.py",
-                     "piccolo_conf.py", "migrations/__init__.py"):  # fmt: skip
+                     "piccolo_conf.py", "migrations/__init__.py", "server/media/__init__.py",
+                     "server/workflows/samples/product.jpg", "server/workflows/samples/product.mp4"):  # fmt: skip
         assert required in names, required
     shipped = {Path(n).name for n in names if n.startswith("migrations/galaxy_")}
     assert shipped == {p.name for p in (PROJECT_ROOT / "migrations").glob("galaxy_*.py")}

@@ -251,14 +251,15 @@ def test_a_workflow_that_cannot_run_gets_422_naming_each_problem(runs_user: Call
     assert len(owner.http.get(f"/api/workflows/{workflow_id}/runs").json()["items"]) == 1
 
 
-def test_nodes_not_available_yet_fail_with_a_clear_message(runs_user: Callable[..., User]) -> None:
+def test_an_llm_node_without_a_configured_model_says_what_to_set(runs_user: Callable[..., User]) -> None:
     owner = runs_user("owner")
     workflow_id = import_workflow(
         owner, [text("t", "hi"), node("l", "llm")], [edge("t", "l", "user_message", source_handle="text")]
     )
     run = wait_for_run(owner.http, start_run(owner.http, workflow_id)["id"])
     assert run["status"] == "partial"
-    assert "not available yet in this version" in nodes_of(run)["l"]["error"]
+    assert "No language model is configured" in nodes_of(run)["l"]["error"]
+    assert "GALAXY_MODELS" in nodes_of(run)["l"]["error"]
 
 
 @pytest.mark.parametrize(

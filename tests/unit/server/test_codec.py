@@ -25,7 +25,7 @@ def anyio_backend() -> str:
 
 
 def _kit(name: str = "Kit\x00 \u202eevil") -> bytes:
-    return document.encode_state(document.new_document(marketing_kit(), name, REGISTRY))
+    return document.encode_state(document.new_document(marketing_kit({}), name, REGISTRY))
 
 
 async def test_worker_process_and_inline_agree() -> None:
@@ -36,9 +36,9 @@ async def test_worker_process_and_inline_agree() -> None:
         restore = codec.Restore(snapshot=empty, specs=document.spec_table(REGISTRY))
         for work in (inline, pooled):
             view = await work.read([state])
-            assert view.name == "Kit   evil" and view.graph == marketing_kit()
+            assert view.name == "Kit   evil" and view.graph == marketing_kit({})
             snap = await work.snapshot([state])
-            assert (snap.nodes, snap.edges) == (len(marketing_kit().nodes), len(marketing_kit().edges))
+            assert (snap.nodes, snap.edges) == (len(marketing_kit({}).nodes), len(marketing_kit({}).edges))
             renamed = await work.edit([state], codec.Rename("Renamed"))
             assert renamed.name == "Renamed"
             emptied = await work.edit([state, renamed.update], restore)

@@ -16,7 +16,7 @@ REGISTRY = builtin_registry()
 
 
 def test_graph_survives_a_trip_through_the_crdt() -> None:
-    graph = marketing_kit()
+    graph = marketing_kit({})
     doc = document.new_document(graph, "Kit", REGISTRY)
     again = document.decode_state(document.encode_state(doc))
     assert document.document_graph(again) == graph
@@ -24,7 +24,7 @@ def test_graph_survives_a_trip_through_the_crdt() -> None:
 
 
 def test_multiline_text_parameters_are_ytext_so_typing_merges() -> None:
-    doc = document.new_document(marketing_kit(), "Kit", REGISTRY)
+    doc = document.new_document(marketing_kit({}), "Kit", REGISTRY)
     data = doc.get("nodes", type=Map)["copywriter"]["data"]
     assert isinstance(data["system_prompt"], Text)
     assert not isinstance(data["model"], Text)
@@ -39,8 +39,8 @@ def test_multiline_text_parameters_are_ytext_so_typing_merges() -> None:
 
 
 def test_replace_graph_touches_only_what_differs() -> None:
-    doc = document.new_document(marketing_kit(), "Kit", REGISTRY)
-    target = marketing_kit()
+    doc = document.new_document(marketing_kit({}), "Kit", REGISTRY)
+    target = marketing_kit({})
     del target.nodes["details"]
     target.edges = {k: e for k, e in target.edges.items() if "details" not in (e.source, e.target)}
     target.nodes["crop"].data["x_percent"] = 5

@@ -1,0 +1,1 @@
+"""Media: uploads, storage, serving, and the media store of runs."""
