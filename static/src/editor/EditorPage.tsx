@@ -1,0 +1,269 @@
+// The canvas page `/w/{id}`: header, node list, canvas and the right sidebar (version history
+// now; runs join it later), all on the workflow's live Yjs document.
+
+import '@xyflow/react/dist/style.css'
+import './editor.css'
+
+import { ReactFlowProvider } from '@xyflow/react'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+
+import { api, ApiError, type Role, type User, type WorkflowDetail } from '../api'
+import { navigate } from '../router'
+import { Alert, errorText, useNotify } from '../ui'
+import { Canvas } from './Canvas'
+import { Link, type LinkState } from './connection'
+import { EditorContext, type EditorContextValue } from './context'
+import { copySelection, deleteElements, paste, roots, setName } from './doc'
+import { Palette } from './Palette'
+import { ShareDialog, ShortcutsDialog, VersionsPanel } from './panels'
+import { Avatars, usePeers } from './presence'
+import { specMap, type NodeSpec } from './specs'
+import { History } from './undo'
+
+const ROLE_POLL_MS = 10000
+
+function useWorkflowName(link: Link): string {
+  const meta = roots(link.doc).meta
+  const [name, setNameState] = useState(() => String(meta.get('name') ?? ''))
+  useEffect(() => {
+    const read = () => setNameState(String(meta.get('name') ?? ''))
+    read()
+    meta.observe(read)
+    return () => meta.unobserve(read)
+  }, [meta])
+  return name
+}
+
+const STATE_TEXT: Record<LinkState, string> = {
+  connecting: 'Connecting…',
+  connected: 'Live',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline: changes are kept on this device',
+  closed: 'Disconnected',
+}
+
+export default function EditorPage({ workflowId, me }: { workflowId: string; me: User }) {
+  const [detail, setDetail] = useState<WorkflowDetail | null>(null)
+  const [specs, setSpecs] = useState<NodeSpec[] | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const [generation, setGeneration] = useState(0)
+
+  useEffect(() => {
+    let live = true
+    Promise.all([api<WorkflowDetail>('GET', `/api/workflows/${encodeURIComponent(workflowId)}`), api<NodeSpec[]>('GET', '/api/node-types')])
+      .then(([workflow, types]) => live && (setDetail(workflow), setSpecs(types)))
+      .catch((e) => {
+        if (!live) return
+        if (e instanceof ApiError && (e.status === 404 || e.status === 422)) setError('This workflow does not exist, or it is not shared with you.')
+        else setError(errorText(e))
+      })
+    return () => {
+      live = false
+    }
+  }, [workflowId])
+
+  if (error || !detail || !specs) {
+    return (
+      <div className="page">
+        {error ? <Alert error={error} /> : <p className="muted">Opening the workflow…</p>}
+        <a href="/" onClick={(e) => (e.preventDefault(), navigate('/'))}>
+          Back to your workflows
+        </a>
+      </div>
+    )
+  }
+  return <Editor key={generation} detail={detail} specList={specs} me={me} onReset={() => setGeneration((g) => g + 1)} />
+}
+
+function Editor({ detail, specList, me, onReset }: { detail: WorkflowDetail; specList: NodeSpec[]; me: User; onReset: () => void }) {
+  const workflowId = detail.id
+  const notify = useNotify()
+  const [role, setRole] = useState<Role>(detail.role)
+  const [linkState, setLinkState] = useState<{ state: LinkState; detail: string | null }>({ state: 'connecting', detail: null })
+  const [synced, setSynced] = useState(false)
+  const [sharing, setSharing] = useState(false)
+  const [help, setHelp] = useState(false)
+  const [sidebar, setSidebar] = useState(false)
+  const roleRef = useRef(role)
+  roleRef.current = role
+
+  const refreshRole = useCallback(async () => {
+    try {
+      const fresh = await api<WorkflowDetail>('GET', `/api/workflows/${workflowId}`)
+      if (fresh.role !== roleRef.current) {
+        notify(fresh.role === 'viewer' ? 'Your role changed: you can now only view this workflow.' : `Your role changed: you are now ${fresh.role === 'owner' ? 'the owner' : 'an editor'}.`)
+        setRole(fresh.role)
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) setLinkState({ state: 'closed', detail: 'You no longer have access to this workflow.' })
+    }
+  }, [workflowId, notify])
+
+  const link = useMemo(
+    () =>
+      new Link(workflowId, me.id, {
+        state: (state, text) => setLinkState({ state, detail: text }),
+        refused: (message, readOnly) => {
+          notify(message, { bad: true, ms: 8000 })
+          if (readOnly) void refreshRole()
+        },
+        text: () => {},
+      }),
+    // One link per mounted editor; `refreshRole` and `notify` are stable.
+    [workflowId, me.id],
+  )
+  const history = useMemo(() => new History(link.doc), [link])
+  useEffect(() => {
+    const onSynced = () => setSynced(true)
+    link.provider.on('sync', (done: boolean) => done && onSynced())
+    void link.persistence.whenSynced.then(onSynced)
+    link.awareness.setLocalState({ cursor: null, selection: [], members: 0 })
+    return () => {
+      history.destroy()
+      link.destroy()
+    }
+  }, [link, history])
+
+  // Roles can change while the canvas is open: the owner's editor signals it through presence,
+  // and the role is also re-read every few seconds.
+  const peers = usePeers(link.awareness)
+  const memberStamp = Math.max(0, ...peers.map((p) => p.members))
+  useEffect(() => {
+    if (memberStamp) void refreshRole()
+  }, [memberStamp, refreshRole])
+  useEffect(() => {
+    const timer = window.setInterval(() => document.visibilityState === 'visible' && void refreshRole(), ROLE_POLL_MS)
+    return () => window.clearInterval(timer)
+  }, [refreshRole])
+
+  const readOnly = role === 'viewer' || linkState.state === 'closed'
+  const specs = useMemo(() => specMap(specList), [specList])
+  const context = useMemo<EditorContextValue>(
+    () => ({
+      doc: link.doc,
+      specs,
+      workflowId,
+      readOnly,
+      duplicate: (ids) => paste(link.doc, copySelection(link.doc, ids), { x: 40, y: 40 }, specs),
+      remove: (nodeIds, edgeIds = []) => deleteElements(link.doc, nodeIds, edgeIds),
+    }),
+    [link, specs, workflowId, readOnly],
+  )
+
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      const target = event.target as HTMLElement
+      if (event.key === '?' && !target.closest('input, textarea, select')) setHelp((v) => !v)
+    }
+    window.addEventListener('keydown', onKey)
+    return () => window.removeEventListener('keydown', onKey)
+  }, [])
+
+  const name = useWorkflowName(link)
+
+  async function exportFile() {
+    try {
+      const file = await api<{ name: string }>('GET', `/api/workflows/${workflowId}/export`)
+      const blob = new Blob([JSON.stringify(file, null, 2)], { type: 'application/json' })
+      const anchor = document.createElement('a')
+      anchor.href = URL.createObjectURL(blob)
+      anchor.download = `${(file.name || 'workflow').replace(/[^\w.-]+/g, '-')}.galaxy.json`
+      anchor.click()
+      URL.revokeObjectURL(anchor.href)
+    } catch (e) {
+      notify(errorText(e), { bad: true })
+    }
+  }
+
+  async function forgetAndReload() {
+    await link.forgetLocal()
+    onReset()
+  }
+
+  return (
+    <EditorContext.Provider value={context}>
+      <ReactFlowProvider>
+        <div className="editor">
+          <header className="editor-head">
+            <a className="brand" href="/" onClick={(e) => (e.preventDefault(), navigate('/'))} aria-label="All workflows">
+              <span className="brand-mark" aria-hidden="true" />
+            </a>
+            <input
+              className="wf-title"
+              aria-label="Workflow name"
+              value={name}
+              maxLength={200}
+              style={{ width: `calc(${Math.max(12, name.length + 1)}ch + 24px)` }}
+              disabled={readOnly}
+              onChange={(e) => setName(link.doc, e.target.value)}
+              onKeyDown={(e) => e.key === 'Enter' && e.currentTarget.blur()}
+            />
+            {role === 'viewer' && (
+              <span className="badge view-only" title="You can see live changes but not edit">
+                View only
+              </span>
+            )}
+            <span className={`link-state ${linkState.state}`} role="status" aria-live="polite" data-state={linkState.state}>
+              <span className="dot" aria-hidden="true" />
+              {STATE_TEXT[linkState.state]}
+            </span>
+            <span className="spacer" />
+            <Avatars peers={peers} me={me} />
+            <div className="toolbar">
+              <button className="ghost icon" aria-label="Undo" title="Undo (Ctrl/⌘+Z)" disabled={readOnly} onClick={() => history.undo()}>
+                ↶
+              </button>
+              <button className="ghost icon" aria-label="Redo" title="Redo (Ctrl/⌘+Shift+Z)" disabled={readOnly} onClick={() => history.redo()}>
+                ↷
+              </button>
+              <button className="ghost" onClick={exportFile}>
+                Export
+              </button>
+              <button className={sidebar ? 'ghost active' : 'ghost'} aria-pressed={sidebar} onClick={() => setSidebar(!sidebar)}>
+                History
+              </button>
+              <button className="ghost icon" aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)" onClick={() => setHelp(true)}>
+                ?
+              </button>
+              <button className="primary" onClick={() => setSharing(true)}>
+                {role === 'owner' ? 'Share' : 'People'}
+              </button>
+            </div>
+          </header>
+          {linkState.state === 'closed' && (
+            <div className="banner bad" role="alert">
+              {linkState.detail ?? 'The connection was closed.'} <a href="/">Back to your workflows</a>
+            </div>
+          )}
+          {linkState.state !== 'closed' && linkState.detail && linkState.state !== 'connected' && (
+            <div className="banner" role="status">
+              {linkState.detail}
+            </div>
+          )}
+          <div className="editor-body">
+            <Palette specs={specList} disabled={readOnly} />
+            <Canvas specList={specList} history={history} awareness={link.awareness} peers={peers} synced={synced} />
+            {sidebar && (
+              <aside className="sidebar" aria-label="Workflow side panel">
+                <VersionsPanel workflowId={workflowId} canEdit={!readOnly} />
+                <section className="panel" aria-label="Runs" data-slot="runs" />
+                <button className="ghost small" onClick={forgetAndReload} title="Drop what this device kept and load the workflow from the server">
+                  Reload from server
+                </button>
+              </aside>
+            )}
+          </div>
+        </div>
+        {sharing && (
+          <ShareDialog
+            workflowId={workflowId}
+            role={role}
+            onClose={() => setSharing(false)}
+            onChanged={() => link.awareness.setLocalStateField('members', Date.now())}
+          />
+        )}
+        {help && <ShortcutsDialog onClose={() => setHelp(false)} />}
+      </ReactFlowProvider>
+    </EditorContext.Provider>
+  )
+}
