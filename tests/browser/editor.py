@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocketRoute, expect
 
 from tests.support import User
 
@@ -76,8 +76,14 @@ def edges(page: Page) -> Locator:
     return page.locator(".react-flow__edge")
 
 
-def handle(page: Page, node_id: str, port: str, kind: str) -> Locator:
-    return page.locator(f'.react-flow__handle[data-nodeid="{node_id}"][data-handleid="{port}"].{kind}')
+def out(page: Page, node_id: str, port: str) -> Locator:
+    """An output handle."""
+    return page.locator(f'.react-flow__handle[data-nodeid="{node_id}"][data-handleid="{port}"].source')
+
+
+def into(page: Page, node_id: str, port: str) -> Locator:
+    """An input handle."""
+    return page.locator(f'.react-flow__handle[data-nodeid="{node_id}"][data-handleid="{port}"].target')
 
 
 def centre(locator: Locator) -> tuple[float, float]:
@@ -117,3 +123,44 @@ def position_on_screen(page: Page, node_id: str) -> tuple[float, float]:
     match = _TRANSLATE.search(style)
     assert match, style
     return float(match.group(1)), float(match.group(2))
+
+
+class SocketSwitch:
+    """Cuts a page's collaboration socket and lets it back, as a dropped network would."""
+
+    def __init__(self, page: Page) -> None:
+        self.blocked = False
+        self.routes: list[WebSocketRoute] = []
+        page.route_web_socket(re.compile(r"/ws/workflows/"), self._route)
+
+    def _route(self, socket: WebSocketRoute) -> None:
+        if self.blocked:
+            socket.close(code=1013, reason="network down")
+            return
+        socket.connect_to_server()
+        self.routes.append(socket)
+
+    def cut(self) -> None:
+        """Drop the open socket and refuse new ones until `restore`."""
+        self.blocked = True
+        self.drop()
+
+    def drop(self) -> None:
+        """Drop the open socket once; the editor reconnects by itself."""
+        for socket in self.routes:
+            socket.close(code=1013, reason="network down")
+        self.routes.clear()
+
+    def restore(self) -> None:
+        self.blocked = False
+
+
+def data_of(graph: dict[str, Any], node_id: str) -> dict[str, Any]:
+    """The data of one node of a stored graph."""
+    data: dict[str, Any] = next(n for n in graph["nodes"] if n["id"] == node_id)["data"]
+    return data
+
+
+def placed_at(xy: tuple[float, float]) -> re.Pattern[str]:
+    """Matches the style of a node rendered at flow position `xy`."""
+    return re.compile(rf"translate\({xy[0]:g}px, ?{xy[1]:g}px\)")

@@ -11,14 +11,16 @@ from tests.browser.conftest import Pages
 from tests.browser.editor import (
     MARKETING_EDGES,
     MARKETING_NODES,
+    data_of,
     drag_connection,
     edges,
-    handle,
     import_workflow,
+    into,
     node,
     node_json,
     nodes,
     open_canvas,
+    out,
     stored_graph,
     wait_live,
 )
@@ -63,7 +65,8 @@ def test_sign_up_then_create_from_template_shows_its_nodes_and_edges(pages: Page
     expect(page.get_by_label("Workflow name")).to_have_value("Product Marketing Kit Generator")
     # A connected input shows where its value comes from instead of a field.
     expect(node(page, "copywriter").locator('[data-port="user_message"] .from')).to_have_text("Product details")
-    expect(node(page, "copywriter").get_by_label("System prompt")).to_have_value(re.compile("senior marketing copywriter"))
+    prompt = node(page, "copywriter").get_by_label("System prompt")
+    expect(prompt).to_have_value(re.compile("senior marketing copywriter"))
 
 
 def test_palette_adds_every_node_type_by_click_and_by_drag(pages: Pages, person: Callable[[str], User]) -> None:
@@ -81,7 +84,8 @@ def test_palette_adds_every_node_type_by_click_and_by_drag(pages: Pages, person:
         expect(page.locator(f'.node[data-type="{node_type}"]')).to_have_count(1)
     page.get_by_label("Search nodes").fill("frame")
     expect(page.locator(".palette-item")).to_have_count(1)
-    page.locator('.palette-item[data-node-type="extract_frame"]').drag_to(page.locator(".react-flow__pane"), target_position={"x": 120, "y": 120})
+    entry = page.locator('.palette-item[data-node-type="extract_frame"]')
+    entry.drag_to(page.locator(".react-flow__pane"), target_position={"x": 120, "y": 120})
     expect(nodes(page)).to_have_count(len(types) + 1)
     stored = stored_graph(ada, workflow["id"], lambda g: len(g["nodes"]) == len(types) + 1)
     assert sorted(n["type"] for n in stored["nodes"]) == sorted([*types, "extract_frame"])
@@ -92,8 +96,9 @@ def test_palette_adds_every_node_type_by_click_and_by_drag(pages: Pages, person:
     expect(llm.get_by_label("Temperature")).to_have_value("1.2")
     llm.get_by_label("Temperature").fill("7")
     expect(llm.locator(".field-error")).to_have_text("The maximum is 2.")
-    llm_data = lambda g: next(n for n in g["nodes"] if n["type"] == "llm")["data"]  # noqa: E731
-    assert llm_data(stored_graph(ada, workflow["id"], lambda g: llm_data(g)["temperature"] == 1.2))["temperature"] == 1.2
+    llm_id = next(n["id"] for n in stored["nodes"] if n["type"] == "llm")
+    stored = stored_graph(ada, workflow["id"], lambda g: data_of(g, llm_id)["temperature"] == 1.2)
+    assert data_of(stored, llm_id)["temperature"] == 1.2
 
     # The node list collapses and comes back.
     page.get_by_role("button", name="Hide the node list").click()
@@ -119,23 +124,24 @@ def test_connections_refused_while_dragging_with_the_reason(pages: Pages, person
     expect(edges(page)).to_have_count(1)
 
     # An image output cannot feed a text input: refused while the drag hovers the handle.
-    drag_connection(page, handle(page, "img", "image", "source"), handle(page, "a", "user_message", "target"), release=False)
-    expect(page.locator(".connect-hint")).to_contain_text("Type mismatch: Image is an image, but User message takes a text.")
+    hint = page.locator(".connect-hint")
+    drag_connection(page, out(page, "img", "image"), into(page, "a", "user_message"), release=False)
+    expect(hint).to_contain_text("Type mismatch: Image is an image, but User message takes a text.")
     page.mouse.up()
     expect(page.locator(".connect-hint")).to_be_visible()
     expect(edges(page)).to_have_count(1)
 
     # b's output into a's input would close the loop a → b → a.
-    drag_connection(page, handle(page, "b", "output", "source"), handle(page, "a", "system_prompt", "target"), release=False)
+    drag_connection(page, out(page, "b", "output"), into(page, "a", "system_prompt"), release=False)
     expect(page.locator(".connect-hint")).to_contain_text("This would close a cycle: First → Second → First.")
     page.mouse.up()
     expect(edges(page)).to_have_count(1)
 
     # A second edge into a single-valued input is refused; a valid one is stored.
-    drag_connection(page, handle(page, "a", "output", "source"), handle(page, "b", "user_message", "target"), release=False)
+    drag_connection(page, out(page, "a", "output"), into(page, "b", "user_message"), release=False)
     expect(page.locator(".connect-hint")).to_contain_text("These ports are already connected.")
     page.mouse.up()
-    drag_connection(page, handle(page, "img", "image", "source"), handle(page, "b", "images", "target"))
+    drag_connection(page, out(page, "img", "image"), into(page, "b", "images"))
     expect(edges(page)).to_have_count(2)
     assert len(stored_graph(ada, workflow_id, lambda g: len(g["edges"]) == 2)["edges"]) == 2
     expect(node(page, "b").locator('[data-port="images"] .from')).to_have_text("Photo")

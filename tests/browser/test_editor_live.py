@@ -9,15 +9,18 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Pages
 from tests.browser.editor import (
+    data_of,
     drag_connection,
     drag_node,
     edges,
-    handle,
     import_workflow,
+    into,
     node,
     node_json,
     nodes,
     open_canvas,
+    out,
+    placed_at,
     position_on_screen,
     stored_graph,
 )
@@ -52,9 +55,9 @@ def test_moves_edges_text_and_cursors_appear_live(pages: Pages, person: Callable
     drag_node(page_a, "t", 120, 80)
     after_a = position_on_screen(page_a, "t")
     assert after_a != before
-    expect(node(page_b, "t")).to_have_attribute("style", re.compile(rf"translate\({after_a[0]:g}px, ?{after_a[1]:g}px\)"))
+    expect(node(page_b, "t")).to_have_attribute("style", placed_at(after_a))
 
-    drag_connection(page_a, handle(page_a, "t", "text", "source"), handle(page_a, "l", "user_message", "target"))
+    drag_connection(page_a, out(page_a, "t", "text"), into(page_a, "l", "user_message"))
     expect(edges(page_b)).to_have_count(1)
     expect(node(page_b, "l").locator('[data-port="user_message"] .from')).to_have_text("Notes")
 
@@ -97,8 +100,8 @@ def test_concurrent_typing_into_one_prompt_merges(pages: Pages, person: Callable
     # Each person's letters stay in their own order (merged character by character, not replaced).
     assert "".join(c for c in merged if c.isupper()) == "ALPHA"
     assert "".join(c for c in merged if c.islower()) == "omega"
-    stored = stored_graph(ada, workflow_id, lambda g: next(n for n in g["nodes"] if n["id"] == "t")["data"]["text"] == merged)
-    assert next(n for n in stored["nodes"] if n["id"] == "t")["data"]["text"] == merged
+    stored = stored_graph(ada, workflow_id, lambda g: data_of(g, "t")["text"] == merged)
+    assert data_of(stored, "t")["text"] == merged
 
 
 def test_undo_and_redo_touch_only_your_own_edits(pages: Pages, person: Callable[[str], User]) -> None:
@@ -114,7 +117,7 @@ def test_undo_and_redo_touch_only_your_own_edits(pages: Pages, person: Callable[
     assert position_on_screen(page_a, "t") != start
     page_a.locator(".react-flow__pane").click(position={"x": 5, "y": 5})
     page_a.keyboard.press("Control+z")
-    expect(node(page_b, "t")).to_have_attribute("style", re.compile(rf"translate\({start[0]:g}px, ?{start[1]:g}px\)"))
+    expect(node(page_b, "t")).to_have_attribute("style", placed_at(start))
     page_a.keyboard.press("Control+z")
     expect(page_a.locator('.node[data-type="crop_image"]')).to_have_count(0)
     expect(page_b.locator('.node[data-type="crop_image"]')).to_have_count(0)
@@ -126,7 +129,7 @@ def test_undo_and_redo_touch_only_your_own_edits(pages: Pages, person: Callable[
     page_a.get_by_role("button", name="Redo").click()
     expect(page_b.locator('.node[data-type="crop_image"]')).to_have_count(1)
     page_a.keyboard.press("Control+Shift+z")
-    expect(node(page_b, "t")).not_to_have_attribute("style", re.compile(rf"translate\({start[0]:g}px, ?{start[1]:g}px\)"))
+    expect(node(page_b, "t")).not_to_have_attribute("style", placed_at(start))
 
 
 def test_a_viewer_sees_live_edits_but_cannot_edit(pages: Pages, person: Callable[[str], User]) -> None:
