@@ -126,7 +126,7 @@ def test_connections_refused_while_dragging_with_the_reason(pages: Pages, person
     # An image output cannot feed a text input: refused while the drag hovers the handle.
     hint = page.locator(".connect-hint")
     drag_connection(page, out(page, "img", "image"), into(page, "a", "user_message"), release=False)
-    expect(hint).to_contain_text("Type mismatch: Image is an image, but User message takes a text.")
+    expect(hint).to_contain_text("Type mismatch: Image gives an image, but User message takes text.")
     page.mouse.up()
     expect(page.locator(".connect-hint")).to_be_visible()
     expect(edges(page)).to_have_count(1)

@@ -16,7 +16,7 @@ import {
   type NodeChange,
   type OnSelectionChangeParams,
 } from '@xyflow/react'
-import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent, type PointerEvent } from 'react'
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent, type PointerEvent, type RefObject } from 'react'
 import type { Awareness } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
 
@@ -65,7 +65,9 @@ function useDocumentView(doc: Y.Doc, specs: ReadonlyMap<string, NodeSpec>) {
   return { nodes, setNodes, edges, setEdges }
 }
 
-export function Canvas(props: { specList: NodeSpec[]; history: History; awareness: Awareness; peers: Peer[]; synced: boolean }) {
+export type Adder = RefObject<((spec: NodeSpec) => void) | null>
+
+export function Canvas(props: { specList: NodeSpec[]; history: History; awareness: Awareness; peers: Peer[]; synced: boolean; adder: Adder }) {
   const { doc, specs, readOnly, duplicate, remove } = useEditor()
   const { history, awareness, peers } = props
   const flow = useReactFlow<FlowNode, FlowEdge>()
@@ -156,17 +158,19 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
     [doc, flow, setNodes],
   )
 
+  // The node list adds a node at the centre of the view.
+  const { adder } = props
   useEffect(() => {
-    const onAdd = (event: Event) => {
-      const spec = (event as CustomEvent<NodeSpec>).detail
+    adder.current = (spec: NodeSpec) => {
       const box = wrapper.current?.getBoundingClientRect()
       if (!box) return
       const centre = flow.screenToFlowPosition({ x: box.left + box.width / 2, y: box.top + box.height / 2 })
       placeAt(spec, { x: Math.round(centre.x - NODE_SIZE.x / 2), y: Math.round(centre.y - NODE_SIZE.y / 2) })
     }
-    window.addEventListener('galaxy:add-node', onAdd)
-    return () => window.removeEventListener('galaxy:add-node', onAdd)
-  }, [flow, placeAt])
+    return () => {
+      adder.current = null
+    }
+  }, [adder, flow, placeAt])
 
   function onDrop(event: DragEvent) {
     const type = event.dataTransfer.getData(PALETTE_MIME)

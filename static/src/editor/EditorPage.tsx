@@ -81,9 +81,6 @@ function Editor({ detail, specList, me, onReset }: { detail: WorkflowDetail; spe
   const [role, setRole] = useState<Role>(detail.role)
   const [linkState, setLinkState] = useState<{ state: LinkState; detail: string | null }>({ state: 'connecting', detail: null })
   const [synced, setSynced] = useState(false)
-  const [sharing, setSharing] = useState(false)
-  const [help, setHelp] = useState(false)
-  const [sidebar, setSidebar] = useState(false)
   const roleRef = useRef(role)
   roleRef.current = role
 
@@ -99,30 +96,55 @@ function Editor({ detail, specList, me, onReset }: { detail: WorkflowDetail; spe
     }
   }, [workflowId, notify])
 
-  const link = useMemo(
-    () =>
-      new Link(workflowId, me.id, {
-        state: (state, text) => setLinkState({ state, detail: text }),
-        refused: (message, readOnly) => {
-          notify(message, { bad: true, ms: 8000 })
-          if (readOnly) void refreshRole()
-        },
-        text: () => {},
-      }),
-    // One link per mounted editor; `refreshRole` and `notify` are stable.
-    [workflowId, me.id],
-  )
-  const history = useMemo(() => new History(link.doc), [link])
+  // One live document per mounted editor, made and torn down by an effect (so a development
+  // double mount does not leave a second socket open).
+  const [session, setSession] = useState<{ link: Link; history: History } | null>(null)
+  const handlers = useRef({ refreshRole, notify, onReset })
+  handlers.current = { refreshRole, notify, onReset }
   useEffect(() => {
-    const onSynced = () => setSynced(true)
-    link.provider.on('sync', (done: boolean) => done && onSynced())
-    void link.persistence.whenSynced.then(onSynced)
+    const link: Link = new Link(workflowId, me.id, {
+      state: (state, text) => setLinkState({ state, detail: text }),
+      refused: (message, readOnly) => {
+        handlers.current.notify(message, { bad: true, ms: 8000 })
+        // A refused edit stays in this copy of the document: start again from the server's.
+        if (readOnly) void handlers.current.refreshRole().then(() => link.forgetLocal().then(handlers.current.onReset))
+      },
+      text: () => {},
+    })
+    const history = new History(link.doc)
+    link.provider.on('sync', (done: boolean) => done && setSynced(true))
+    void link.persistence.whenSynced.then(() => setSynced(true))
     link.awareness.setLocalState({ cursor: null, selection: [], members: 0 })
+    setSession({ link, history })
     return () => {
       history.destroy()
       link.destroy()
     }
-  }, [link, history])
+  }, [workflowId, me.id])
+
+  if (!session) return null
+  return <Workspace {...{ detail, specList, me, role, linkState, synced, refreshRole }} link={session.link} history={session.history} />
+}
+
+interface WorkspaceProps {
+  detail: WorkflowDetail
+  specList: NodeSpec[]
+  me: User
+  role: Role
+  linkState: { state: LinkState; detail: string | null }
+  synced: boolean
+  refreshRole: () => Promise<void>
+  link: Link
+  history: History
+}
+
+function Workspace({ detail, specList, me, role, linkState, synced, refreshRole, link, history }: WorkspaceProps) {
+  const workflowId = detail.id
+  const notify = useNotify()
+  const [sharing, setSharing] = useState(false)
+  const [help, setHelp] = useState(false)
+  const [sidebar, setSidebar] = useState(false)
+  const adder = useRef<((spec: NodeSpec) => void) | null>(null)
 
   // Roles can change while the canvas is open: the owner's editor signals it through presence,
   // and the role is also re-read every few seconds.
@@ -175,11 +197,6 @@ function Editor({ detail, specList, me, onReset }: { detail: WorkflowDetail; spe
     }
   }
 
-  async function forgetAndReload() {
-    await link.forgetLocal()
-    onReset()
-  }
-
   return (
     <EditorContext.Provider value={context}>
       <ReactFlowProvider>
@@ -193,7 +210,6 @@ function Editor({ detail, specList, me, onReset }: { detail: WorkflowDetail; spe
               aria-label="Workflow name"
               value={name}
               maxLength={200}
-              style={{ width: `calc(${Math.max(12, name.length + 1)}ch + 24px)` }}
               disabled={readOnly}
               onChange={(e) => setName(link.doc, e.target.value)}
               onKeyDown={(e) => e.key === 'Enter' && e.currentTarget.blur()}
@@ -241,15 +257,12 @@ function Editor({ detail, specList, me, onReset }: { detail: WorkflowDetail; spe
             </div>
           )}
           <div className="editor-body">
-            <Palette specs={specList} disabled={readOnly} />
-            <Canvas specList={specList} history={history} awareness={link.awareness} peers={peers} synced={synced} />
+            <Palette specs={specList} disabled={readOnly} onAdd={(spec) => adder.current?.(spec)} />
+            <Canvas specList={specList} history={history} awareness={link.awareness} peers={peers} synced={synced} adder={adder} />
             {sidebar && (
               <aside className="sidebar" aria-label="Workflow side panel">
                 <VersionsPanel workflowId={workflowId} canEdit={!readOnly} />
                 <section className="panel" aria-label="Runs" data-slot="runs" />
-                <button className="ghost small" onClick={forgetAndReload} title="Drop what this device kept and load the workflow from the server">
-                  Reload from server
-                </button>
               </aside>
             )}
           </div>

@@ -9,7 +9,7 @@ import type { NodeSpec } from './specs'
 
 const CATEGORY_NAMES: Record<string, string> = { inputs: 'Inputs', ai: 'AI', image: 'Image', video: 'Video' }
 
-export function Palette({ specs, disabled }: { specs: NodeSpec[]; disabled: boolean }) {
+export function Palette({ specs, disabled, onAdd }: { specs: NodeSpec[]; disabled: boolean; onAdd: (spec: NodeSpec) => void }) {
   const [open, setOpen] = useState(true)
   const [query, setQuery] = useState('')
   const groups = useMemo(() => {
@@ -53,7 +53,7 @@ export function Palette({ specs, disabled }: { specs: NodeSpec[]; disabled: bool
                 draggable={!disabled}
                 aria-label={`Add ${spec.label}`}
                 title={spec.description}
-                onClick={() => window.dispatchEvent(new CustomEvent('galaxy:add-node', { detail: spec }))}
+                onClick={() => onAdd(spec)}
                 onDragStart={(e) => {
                   e.dataTransfer.setData(PALETTE_MIME, spec.type)
                   e.dataTransfer.effectAllowed = 'copy'

@@ -60,7 +60,7 @@ export function TextArea(props: { nodeId: string; name: string; label: string; v
       className="nodrag nowheel"
       data-collab="text"
       aria-label={props.label}
-      rows={3}
+      rows={4}
       defaultValue={ytext ? ytext.toString() : plain}
       disabled={props.disabled}
       placeholder={props.placeholder}

@@ -33,7 +33,7 @@ describe('checkConnection', () => {
 
   it('refuses a type mismatch and says which types', () => {
     const verdict = checkConnection(edge('img', 'image', 'llm', 'user_message'), g, specs)
-    expect(verdict).toEqual({ ok: false, reason: 'Type mismatch: Image is an image, but User message takes a text.' })
+    expect(verdict).toEqual({ ok: false, reason: 'Type mismatch: Image gives an image, but User message takes text.' })
     expect(checkConnection(edge('vid', 'video', 'crop', 'image_url'), g, specs).ok).toBe(false)
   })
 

@@ -80,10 +80,7 @@ export function checkConnection(attempt: Attempt, graph: GraphView, specs: SpecM
   if (!input) return { ok: false, reason: `${name(graph, target)} has no input called “${targetHandle}”.` }
   if (source === target) return { ok: false, reason: 'A node cannot feed itself: that would be a cycle.' }
   if (!canConnect(output.type, input.type)) {
-    return {
-      ok: false,
-      reason: `Type mismatch: ${output.label} is ${article(output.type)} ${output.type}, but ${input.label} takes ${article(input.type)} ${input.type}.`,
-    }
+    return { ok: false, reason: `Type mismatch: ${output.label} gives ${NOUNS[output.type]}, but ${input.label} takes ${NOUNS[input.type]}.` }
   }
   const edges = [...graph.edges]
   const feeding = edges.filter((edge) => edge.target === target && edge.targetHandle === targetHandle)
@@ -104,6 +101,4 @@ export function checkConnection(attempt: Attempt, graph: GraphView, specs: SpecM
   return { ok: true }
 }
 
-function article(type: string): string {
-  return /^[aeiou]/.test(type) ? 'an' : 'a'
-}
+const NOUNS: Record<PortType, string> = { text: 'text', number: 'a number', image: 'an image', video: 'a video' }
