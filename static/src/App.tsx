@@ -6,8 +6,11 @@ import { WorkflowsPage } from './pages/WorkflowsPage'
 import { navigate, usePath, workflowIdOf } from './router'
 import { Alert, errorText, Toasts } from './ui'
 
-// The canvas (React Flow, Yjs) is its own chunk: the sign-in page does not load it.
-const EditorPage = lazy(() => import('./editor/EditorPage'))
+// The canvas (React Flow, Yjs) is its own chunk: the sign-in page does not load it. Opened on a
+// canvas address, the chunk starts loading at once, alongside the sign-in check.
+const loadEditor = () => import('./editor/EditorPage')
+if (workflowIdOf(window.location.pathname)) void loadEditor()
+const EditorPage = lazy(loadEditor)
 
 export function App() {
   const path = usePath()

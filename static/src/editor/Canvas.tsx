@@ -15,6 +15,7 @@ import {
   type EdgeChange,
   type NodeChange,
   type OnSelectionChangeParams,
+  type Viewport,
 } from '@xyflow/react'
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent, type PointerEvent, type RefObject } from 'react'
 import type { Awareness } from 'y-protocols/awareness'
@@ -31,6 +32,21 @@ import type { History } from './undo'
 
 export const PALETTE_MIME = 'application/x-galaxy-node'
 const NODE_SIZE = { x: 280, y: 140 }
+/** Past this size edges stop flowing and the canvas is one composited layer (bench/README.md). */
+const LARGE = { nodes: 150, edges: 150 }
+
+/** A viewport that shows every node, from positions alone (sizes estimated). */
+export function framing(nodes: readonly { position: XY }[], width: number, height: number): Viewport {
+  if (nodes.length === 0 || width <= 0 || height <= 0) return { x: 0, y: 0, zoom: 1 }
+  const xs = nodes.map((n) => n.position.x)
+  const ys = nodes.map((n) => n.position.y)
+  const left = Math.min(...xs)
+  const top = Math.min(...ys)
+  const spanX = Math.max(...xs) + NODE_SIZE.x - left
+  const spanY = Math.max(...ys) + NODE_SIZE.y * 2 - top
+  const zoom = Math.max(0.1, Math.min(1, width / (spanX * 1.3), height / (spanY * 1.3)))
+  return { x: (width - spanX * zoom) / 2 - left * zoom, y: (height - spanY * zoom) / 2 - top * zoom, zoom }
+}
 
 function InvalidAwareLine({ fromX, fromY, toX, toY, fromPosition, toPosition, connectionStatus }: ConnectionLineComponentProps) {
   const [path] = getBezierPath({ sourceX: fromX, sourceY: fromY, sourcePosition: fromPosition, targetX: toX, targetY: toY, targetPosition: toPosition })
@@ -198,15 +214,22 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
     [awareness],
   )
 
-  // Fit the view once, when the document's nodes are first on screen.
+  // The first view frames the whole workflow from its stored positions, so a large one is drawn
+  // at its overview zoom (and in overview detail) from the first frame; once the nodes are
+  // measured, fitView makes it exact.
+  const [initialView, setInitialView] = useState<Viewport | null>(null)
+  useEffect(() => {
+    const box = wrapper.current?.getBoundingClientRect()
+    if (props.synced && !initialView && box) setInitialView(framing(nodes, box.width, box.height))
+  }, [props.synced, initialView, nodes])
   const initialised = useNodesInitialized()
   const fitted = useRef(false)
   useEffect(() => {
-    if (!fitted.current && initialised && props.synced) {
+    if (!fitted.current && initialised && initialView) {
       fitted.current = true
       void flow.fitView({ padding: 0.15, maxZoom: 1 })
     }
-  }, [initialised, props.synced, flow])
+  }, [initialised, initialView, flow])
 
   // Keyboard: undo/redo, copy/paste/duplicate (Delete is React Flow's own).
   const clipboard = useRef<string[]>([])
@@ -238,14 +261,15 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
 
   return (
     <div
-      className={`canvas${readOnly ? ' read-only' : ''}`}
+      className={`canvas${readOnly ? ' read-only' : ''}${nodes.length > LARGE.nodes || edges.length > LARGE.edges ? ' large' : ''}`}
       ref={wrapper}
       onDragOver={(e) => e.dataTransfer.types.includes(PALETTE_MIME) && (e.preventDefault(), (e.dataTransfer.dropEffect = 'copy'))}
       onDrop={onDrop}
       onPointerMove={onPointerMove}
       onPointerLeave={() => awareness.setLocalStateField('cursor', null)}
     >
-      <ReactFlow<FlowNode, FlowEdge>
+      {initialView && <ReactFlow<FlowNode, FlowEdge>
+        defaultViewport={initialView}
         nodes={nodes}
         edges={edges}
         nodeTypes={nodeTypes}
@@ -282,7 +306,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
         <Controls showInteractive={false} position="bottom-left" />
         <MiniMap pannable zoomable position="bottom-right" bgColor="#151820" maskColor="rgb(14 16 21 / 0.6)" nodeColor="#3a4252" nodeBorderRadius={4} ariaLabel="Overview of the canvas" />
         <Cursors peers={peers} />
-      </ReactFlow>
+      </ReactFlow>}
       <SelectionOutlines peers={peers} />
       {hint && (
         <div className="connect-hint" role="alert">

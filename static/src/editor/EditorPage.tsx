@@ -5,7 +5,7 @@ import '@xyflow/react/dist/style.css'
 import './editor.css'
 
 import { ReactFlowProvider } from '@xyflow/react'
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import { useCallback, useEffect, useMemo, useRef, useState, type RefObject } from 'react'
 
 import { api, ApiError, type Role, type User, type WorkflowDetail } from '../api'
 import { navigate } from '../router'
@@ -42,11 +42,23 @@ const STATE_TEXT: Record<LinkState, string> = {
   closed: 'Disconnected',
 }
 
+interface Session {
+  link: Link
+  history: History
+  generation: number
+}
+
+type Refused = (message: string, readOnly: boolean) => void
+
 export default function EditorPage({ workflowId, me }: { workflowId: string; me: User }) {
   const [detail, setDetail] = useState<WorkflowDetail | null>(null)
   const [specs, setSpecs] = useState<NodeSpec[] | null>(null)
   const [error, setError] = useState<string | null>(null)
   const [generation, setGeneration] = useState(0)
+  const [session, setSession] = useState<Session | null>(null)
+  const [linkState, setLinkState] = useState<{ state: LinkState; detail: string | null }>({ state: 'connecting', detail: null })
+  const [synced, setSynced] = useState(false)
+  const onRefused = useRef<Refused>(() => {})
 
   useEffect(() => {
     let live = true
@@ -62,7 +74,27 @@ export default function EditorPage({ workflowId, me }: { workflowId: string; me:
     }
   }, [workflowId])
 
-  if (error || !detail || !specs) {
+  // The live document is opened at once, while the page asks for the role and the node types.
+  // Made and torn down by an effect, so a development double mount leaves no second socket.
+  useEffect(() => {
+    const link = new Link(workflowId, me.id, {
+      state: (state, text) => setLinkState({ state, detail: text }),
+      refused: (message, readOnly) => onRefused.current(message, readOnly),
+      text: () => {},
+    })
+    const history = new History(link.doc)
+    setSynced(false)
+    link.provider.on('sync', (done: boolean) => done && setSynced(true))
+    void link.persistence.whenSynced.then(() => setSynced(true))
+    link.awareness.setLocalState({ cursor: null, selection: [], members: 0 })
+    setSession({ link, history, generation })
+    return () => {
+      history.destroy()
+      link.destroy()
+    }
+  }, [workflowId, me.id, generation])
+
+  if (error || !detail || !specs || session?.generation !== generation) {
     return (
       <div className="page">
         {error ? <Alert error={error} /> : <p className="muted">Opening the workflow…</p>}
@@ -72,15 +104,31 @@ export default function EditorPage({ workflowId, me }: { workflowId: string; me:
       </div>
     )
   }
-  return <Editor key={generation} detail={detail} specList={specs} me={me} onReset={() => setGeneration((g) => g + 1)} />
+  return (
+    <Editor
+      key={generation}
+      {...{ detail, specList: specs, me, session, linkState, setLinkState, synced, onRefused }}
+      onReset={() => setGeneration((g) => g + 1)}
+    />
+  )
 }
 
-function Editor({ detail, specList, me, onReset }: { detail: WorkflowDetail; specList: NodeSpec[]; me: User; onReset: () => void }) {
+interface EditorProps {
+  detail: WorkflowDetail
+  specList: NodeSpec[]
+  me: User
+  session: Session
+  linkState: { state: LinkState; detail: string | null }
+  setLinkState: (state: { state: LinkState; detail: string | null }) => void
+  synced: boolean
+  onRefused: RefObject<Refused>
+  onReset: () => void
+}
+
+function Editor({ detail, specList, me, session, linkState, setLinkState, synced, onRefused, onReset }: EditorProps) {
   const workflowId = detail.id
   const notify = useNotify()
   const [role, setRole] = useState<Role>(detail.role)
-  const [linkState, setLinkState] = useState<{ state: LinkState; detail: string | null }>({ state: 'connecting', detail: null })
-  const [synced, setSynced] = useState(false)
   const roleRef = useRef(role)
   roleRef.current = role
 
@@ -94,35 +142,16 @@ function Editor({ detail, specList, me, onReset }: { detail: WorkflowDetail; spe
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) setLinkState({ state: 'closed', detail: 'You no longer have access to this workflow.' })
     }
-  }, [workflowId, notify])
+  }, [workflowId, notify, setLinkState])
 
-  // One live document per mounted editor, made and torn down by an effect (so a development
-  // double mount does not leave a second socket open).
-  const [session, setSession] = useState<{ link: Link; history: History } | null>(null)
-  const handlers = useRef({ refreshRole, notify, onReset })
-  handlers.current = { refreshRole, notify, onReset }
   useEffect(() => {
-    const link: Link = new Link(workflowId, me.id, {
-      state: (state, text) => setLinkState({ state, detail: text }),
-      refused: (message, readOnly) => {
-        handlers.current.notify(message, { bad: true, ms: 8000 })
-        // A refused edit stays in this copy of the document: start again from the server's.
-        if (readOnly) void handlers.current.refreshRole().then(() => link.forgetLocal().then(handlers.current.onReset))
-      },
-      text: () => {},
-    })
-    const history = new History(link.doc)
-    link.provider.on('sync', (done: boolean) => done && setSynced(true))
-    void link.persistence.whenSynced.then(() => setSynced(true))
-    link.awareness.setLocalState({ cursor: null, selection: [], members: 0 })
-    setSession({ link, history })
-    return () => {
-      history.destroy()
-      link.destroy()
+    onRefused.current = (message, readOnly) => {
+      notify(message, { bad: true, ms: 8000 })
+      // A refused edit stays in this copy of the document: start again from the server's.
+      if (readOnly) void refreshRole().then(() => session.link.forgetLocal().then(onReset))
     }
-  }, [workflowId, me.id])
+  }, [onRefused, notify, refreshRole, session, onReset])
 
-  if (!session) return null
   return <Workspace {...{ detail, specList, me, role, linkState, synced, refreshRole }} link={session.link} history={session.history} />
 }
 

@@ -2,7 +2,7 @@
 // and named, every parameter editable on the node, connected inputs disabled and showing
 // their source. The status slot stays empty until runs are shown on the canvas.
 
-import { Handle, Position, useNodeConnections, useNodesData, type NodeProps, type NodeTypes } from '@xyflow/react'
+import { Handle, Position, useNodeConnections, useNodesData, useStore, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
 import { memo, useEffect, useRef, useState, type ComponentType } from 'react'
 
 import { useEditor } from './context'
@@ -19,7 +19,19 @@ function Source({ nodeId }: { nodeId: string }) {
   return <>{typeof label === 'string' && label ? label : nodeId}</>
 }
 
-function InputRow({ nodeId, port, value, readOnly }: { nodeId: string; port: PortSpec; value: unknown; readOnly: boolean }) {
+/**
+ * Below this zoom fields are unreadable: nodes draw a same-sized outline of each field instead
+ * of the field itself, so a large workflow's overview stays light and nothing moves when
+ * zooming across it.
+ */
+const DETAIL_ZOOM = 0.45
+const detailedZoom = (s: ReactFlowState) => s.transform[2] >= DETAIL_ZOOM
+
+function Skeleton({ tall }: { tall?: boolean }) {
+  return <div className={tall ? 'skeleton tall' : 'skeleton'} aria-hidden="true" />
+}
+
+function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string; port: PortSpec; value: unknown; readOnly: boolean; detailed: boolean }) {
   const connections = useNodeConnections({ handleType: 'target', handleId: port.name })
   const connected = connections.length > 0
   const inline = !port.multiline && (port.editable || connected) && !port.multiple
@@ -49,7 +61,7 @@ function InputRow({ nodeId, port, value, readOnly }: { nodeId: string; port: Por
           ))}
         </p>
       ) : (
-        port.editable && <InputField nodeId={nodeId} port={port} value={value} disabled={readOnly} />
+        port.editable && (detailed ? <InputField nodeId={nodeId} port={port} value={value} disabled={readOnly} /> : <Skeleton tall={port.multiline} />)
       )}
     </div>
   )
@@ -112,6 +124,7 @@ const INLINE_KINDS = new Set(['number', 'integer', 'string', 'select', 'boolean'
 function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
   function SpecNode({ id, data, selected }: NodeProps<FlowNode>) {
     const { readOnly } = useEditor()
+    const detailed = useStore(detailedZoom)
     const [renaming, setRenaming] = useState(false)
     const label = typeof data.label === 'string' && data.label ? data.label : spec.label
     const upload = spec.params.find((p) => p.kind === 'media')
@@ -121,11 +134,11 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
           <NodeIcon type={spec.type} category={spec.category} />
           <Title nodeId={id} label={label} editing={renaming} onDone={() => setRenaming(false)} />
           <span className="node-status" data-slot="status" />
-          <Menu nodeId={id} onRename={() => setRenaming(true)} />
+          {detailed && <Menu nodeId={id} onRename={() => setRenaming(true)} />}
         </header>
         <div className="node-body">
           {spec.inputs.map((port) => (
-            <InputRow key={port.name} nodeId={id} port={port} value={data[port.name]} readOnly={readOnly} />
+            <InputRow key={port.name} nodeId={id} port={port} value={data[port.name]} readOnly={readOnly} detailed={detailed} />
           ))}
           {spec.params.map((param) => (
             <div key={param.name} className={`param${INLINE_KINDS.has(param.kind) ? ' inline' : ''}`} data-param={param.name}>
@@ -138,8 +151,10 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
                   mediaId={typeof data[param.name] === 'string' ? (data[param.name] as string) : ''}
                   disabled={readOnly}
                 />
-              ) : (
+              ) : detailed ? (
                 <ParamField nodeId={id} param={param} value={data[param.name]} disabled={readOnly} />
+              ) : (
+                <Skeleton tall={param.kind === 'text'} />
               )}
             </div>
           ))}
