@@ -23,7 +23,7 @@ import type * as Y from 'yjs'
 
 import { useEditor } from './context'
 import { addEdge, addNode, LOCAL_MOVE, moveNodes, roots, type XY } from './doc'
-import { allEdges, allNodes, flowEdge, flowNode, patch, touchedIds, type FlowEdge, type FlowNode } from './flow'
+import { allEdges, allNodes, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type FlowEdge, type FlowNode } from './flow'
 import { buildNodeTypes } from './NodeCard'
 import { Cursors, SelectionOutlines, type Peer } from './presence'
 import { checkConnection, type Attempt, type GraphView } from './rules'
@@ -31,22 +31,8 @@ import type { NodeSpec } from './specs'
 import type { History } from './undo'
 
 export const PALETTE_MIME = 'application/x-galaxy-node'
-const NODE_SIZE = { x: 280, y: 140 }
 /** Past this size edges stop flowing and the canvas is one composited layer (bench/README.md). */
 const LARGE = { nodes: 150, edges: 150 }
-
-/** A viewport that shows every node, from positions alone (sizes estimated). */
-export function framing(nodes: readonly { position: XY }[], width: number, height: number): Viewport {
-  if (nodes.length === 0 || width <= 0 || height <= 0) return { x: 0, y: 0, zoom: 1 }
-  const xs = nodes.map((n) => n.position.x)
-  const ys = nodes.map((n) => n.position.y)
-  const left = Math.min(...xs)
-  const top = Math.min(...ys)
-  const spanX = Math.max(...xs) + NODE_SIZE.x - left
-  const spanY = Math.max(...ys) + NODE_SIZE.y * 2 - top
-  const zoom = Math.max(0.1, Math.min(1, width / (spanX * 1.3), height / (spanY * 1.3)))
-  return { x: (width - spanX * zoom) / 2 - left * zoom, y: (height - spanY * zoom) / 2 - top * zoom, zoom }
-}
 
 function InvalidAwareLine({ fromX, fromY, toX, toY, fromPosition, toPosition, connectionStatus }: ConnectionLineComponentProps) {
   const [path] = getBezierPath({ sourceX: fromX, sourceY: fromY, sourcePosition: fromPosition, targetX: toX, targetY: toY, targetPosition: toPosition })
@@ -304,7 +290,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="#2c3240" />
         <Controls showInteractive={false} position="bottom-left" />
-        <MiniMap pannable zoomable position="bottom-right" bgColor="#151820" maskColor="rgb(14 16 21 / 0.6)" nodeColor="#3a4252" nodeBorderRadius={4} ariaLabel="Overview of the canvas" />
+        <MiniMap pannable zoomable position="bottom-right" style={{ width: 168, height: 112 }} bgColor="#151820" maskColor="rgb(14 16 21 / 0.6)" nodeColor="#3a4252" nodeBorderRadius={4} ariaLabel="Overview of the canvas" />
         <Cursors peers={peers} />
       </ReactFlow>}
       <SelectionOutlines peers={peers} />

@@ -3,7 +3,7 @@ import * as Y from 'yjs'
 
 import { addEdge, addNode, copySelection, deleteElements, moveNodes, newId, paste, readGraph, roots, setValue, textOf } from './doc'
 import { SPECS } from './fixtures.test-data'
-import { allEdges, allNodes, flowNode, patch, touchedIds, type FlowNode } from './flow'
+import { allEdges, allNodes, flowNode, framing, patch, touchedIds, type FlowNode } from './flow'
 import { specMap } from './specs'
 import { History } from './undo'
 
@@ -169,5 +169,20 @@ describe('undo', () => {
     history.endGesture()
     setValue(doc, a, 'input_name', 'x')
     expect(history.manager.undoStack).toHaveLength(3)
+  })
+})
+
+describe('framing', () => {
+  it('fits every node in the view, centred, never past 100% or below 10%', () => {
+    const one = framing([{ position: { x: 0, y: 0 } }], 1000, 800)
+    expect(one.zoom).toBe(1)
+    const many = framing(
+      Array.from({ length: 500 }, (_, i) => ({ position: { x: (i % 25) * 340, y: Math.floor(i / 25) * 420 } })),
+      1440,
+      900,
+    )
+    expect(many.zoom).toBeGreaterThanOrEqual(0.1)
+    expect(many.zoom).toBeLessThan(0.2)
+    expect(framing([], 1000, 800)).toEqual({ x: 0, y: 0, zoom: 1 })
   })
 })

@@ -2,10 +2,10 @@
 // its own entry in the document changes, so one moved node re-renders one node component.
 // Local view state (selection, measured size) is kept across updates.
 
-import type { Edge, Node } from '@xyflow/react'
+import type { Edge, Node, Viewport } from '@xyflow/react'
 import * as Y from 'yjs'
 
-import { plainData, position, readEdge, type Roots } from './doc'
+import { plainData, position, readEdge, type Roots, type XY } from './doc'
 import { PORT_COLOURS, type SpecMap } from './specs'
 
 export type NodeData = Record<string, unknown>
@@ -13,6 +13,8 @@ export type FlowNode = Node<NodeData>
 export type FlowEdge = Edge<{ colour: string }>
 
 export const UNKNOWN_TYPE = 'unknown'
+/** About the size of a node on screen at zoom 1, for placing and framing before measuring. */
+export const NODE_SIZE = { x: 280, y: 140 }
 
 /** The ids of the top-level entries touched by an `observeDeep` batch on `root`. */
 export function touchedIds(events: readonly Y.YEvent<any>[], root: Y.Map<Y.Map<unknown>>): Set<string> {
@@ -77,4 +79,17 @@ export function allNodes(root: Roots, specs: SpecMap): FlowNode[] {
 
 export function allEdges(root: Roots, specs: SpecMap): FlowEdge[] {
   return [...root.edges.entries()].map(([id, entry]) => flowEdge(id, entry, root.nodes, specs))
+}
+
+/** A viewport that shows every node, from positions alone (sizes estimated). */
+export function framing(nodes: readonly { position: XY }[], width: number, height: number): Viewport {
+  if (nodes.length === 0 || width <= 0 || height <= 0) return { x: 0, y: 0, zoom: 1 }
+  const xs = nodes.map((n) => n.position.x)
+  const ys = nodes.map((n) => n.position.y)
+  const left = Math.min(...xs)
+  const top = Math.min(...ys)
+  const spanX = Math.max(...xs) + NODE_SIZE.x - left
+  const spanY = Math.max(...ys) + NODE_SIZE.y * 2 - top
+  const zoom = Math.max(0.1, Math.min(1, width / (spanX * 1.3), height / (spanY * 1.3)))
+  return { x: (width - spanX * zoom) / 2 - left * zoom, y: (height - spanY * zoom) / 2 - top * zoom, zoom }
 }
