@@ -141,10 +141,10 @@ def drag_renders(page: Page) -> dict[str, Any]:
     head.scroll_into_view_if_needed()
     box = head.bounding_box()
     assert box
-    x, y = box["x"] + 40, box["y"] + box["height"] / 2
+    x, y = box["x"] + box["width"] / 3, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
-    page.mouse.down()
     page.evaluate("() => { window.__renders = []; window.__counting = true }")
+    page.mouse.down()
     for step in range(60):
         page.mouse.move(x + step * 3, y + step)
     page.mouse.up()

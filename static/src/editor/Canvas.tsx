@@ -25,7 +25,7 @@ import { useEditor } from './context'
 import { addEdge, addNode, LOCAL_MOVE, moveNodes, roots, type XY } from './doc'
 import { allEdges, allNodes, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type FlowEdge, type FlowNode } from './flow'
 import { buildNodeTypes } from './NodeCard'
-import { Cursors, SelectionOutlines, type Peer } from './presence'
+import { Cursors, SelectionOutlines } from './presence'
 import { checkConnection, type Attempt, type GraphView } from './rules'
 import type { NodeSpec } from './specs'
 import type { History } from './undo'
@@ -69,9 +69,9 @@ function useDocumentView(doc: Y.Doc, specs: ReadonlyMap<string, NodeSpec>) {
 
 export type Adder = RefObject<((spec: NodeSpec) => void) | null>
 
-export function Canvas(props: { specList: NodeSpec[]; history: History; awareness: Awareness; peers: Peer[]; synced: boolean; adder: Adder }) {
+export function Canvas(props: { specList: NodeSpec[]; history: History; awareness: Awareness; synced: boolean; adder: Adder }) {
   const { doc, specs, readOnly, duplicate, remove } = useEditor()
-  const { history, awareness, peers } = props
+  const { history, awareness } = props
   const flow = useReactFlow<FlowNode, FlowEdge>()
   const { nodes, setNodes, edges, setEdges } = useDocumentView(doc, specs)
   const nodeTypes = useMemo(() => buildNodeTypes(props.specList), [props.specList])
@@ -291,9 +291,9 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
         <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="#2c3240" />
         <Controls showInteractive={false} position="bottom-left" />
         <MiniMap pannable zoomable position="bottom-right" style={{ width: 168, height: 112 }} bgColor="#151820" maskColor="rgb(14 16 21 / 0.6)" nodeColor="#3a4252" nodeBorderRadius={4} ariaLabel="Overview of the canvas" />
-        <Cursors peers={peers} />
+        <Cursors awareness={awareness} />
       </ReactFlow>}
-      <SelectionOutlines peers={peers} />
+      <SelectionOutlines awareness={awareness} />
       {hint && (
         <div className="connect-hint" role="alert">
           {hint}

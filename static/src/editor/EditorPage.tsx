@@ -16,7 +16,7 @@ import { EditorContext, type EditorContextValue } from './context'
 import { copySelection, deleteElements, paste, roots, setName } from './doc'
 import { Palette } from './Palette'
 import { ShareDialog, ShortcutsDialog, VersionsPanel } from './panels'
-import { Avatars, usePeers } from './presence'
+import { Avatars, useMembersStamp } from './presence'
 import { specMap, type NodeSpec } from './specs'
 import { History } from './undo'
 
@@ -177,8 +177,7 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
 
   // Roles can change while the canvas is open: the owner's editor signals it through presence,
   // and the role is also re-read every few seconds.
-  const peers = usePeers(link.awareness)
-  const memberStamp = Math.max(0, ...peers.map((p) => p.members))
+  const memberStamp = useMembersStamp(link.awareness)
   useEffect(() => {
     if (memberStamp) void refreshRole()
   }, [memberStamp, refreshRole])
@@ -253,7 +252,7 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
               {STATE_TEXT[linkState.state]}
             </span>
             <span className="spacer" />
-            <Avatars peers={peers} me={me} />
+            <Avatars awareness={link.awareness} me={me} />
             <div className="toolbar">
               <button className="ghost icon" aria-label="Undo" title="Undo (Ctrl/⌘+Z)" disabled={readOnly} onClick={() => history.undo()}>
                 ↶
@@ -287,7 +286,7 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
           )}
           <div className="editor-body">
             <Palette specs={specList} disabled={readOnly} onAdd={(spec) => adder.current?.(spec)} />
-            <Canvas specList={specList} history={history} awareness={link.awareness} peers={peers} synced={synced} adder={adder} />
+            <Canvas specList={specList} history={history} awareness={link.awareness} synced={synced} adder={adder} />
             {sidebar && (
               <aside className="sidebar" aria-label="Workflow side panel">
                 <VersionsPanel workflowId={workflowId} canEdit={!readOnly} />

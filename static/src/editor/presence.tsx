@@ -11,8 +11,6 @@ export interface Peer {
   user: { id: string; name: string; color: string }
   cursor: XY | null
   selection: string[]
-  /** When this person last changed who may edit (the owner's share dialog); 0 if never. */
-  members: number
 }
 
 function asPeer(clientId: number, state: Record<string, unknown>): Peer | null {
@@ -25,7 +23,6 @@ function asPeer(clientId: number, state: Record<string, unknown>): Peer | null {
     user: { id: String(user.id), name: user.name, color: typeof user.color === 'string' && /^#[0-9a-fA-F]{3,8}$/.test(user.color) ? user.color : '#8a93a6' },
     cursor: cursor && Number.isFinite(cursor.x) && Number.isFinite(cursor.y) ? cursor : null,
     selection,
-    members: typeof state.members === 'number' ? state.members : 0,
   }
 }
 
@@ -42,11 +39,36 @@ export function usePeers(awareness: Awareness): Peer[] {
       })
       setPeers(list)
     }
+    // My own cursor changes every frame while I move: that is no news to this hook.
+    const onChange = ({ added, updated, removed }: { added: number[]; updated: number[]; removed: number[] }) => {
+      if ([...added, ...updated, ...removed].some((id) => id !== awareness.clientID)) read()
+    }
+    read()
+    awareness.on('change', onChange)
+    return () => awareness.off('change', onChange)
+  }, [awareness])
+  return peers
+}
+
+/**
+ * The latest `members` stamp of the others: an owner's share dialog sets it to the time it
+ * last changed who may do what, and each editor then re-reads its own role.
+ */
+export function useMembersStamp(awareness: Awareness): number {
+  const [stamp, setStamp] = useState(0)
+  useEffect(() => {
+    const read = () => {
+      let latest = 0
+      awareness.getStates().forEach((state, clientId) => {
+        if (clientId !== awareness.clientID && typeof state.members === 'number') latest = Math.max(latest, state.members)
+      })
+      setStamp(latest)
+    }
     read()
     awareness.on('change', read)
     return () => awareness.off('change', read)
   }, [awareness])
-  return peers
+  return stamp
 }
 
 export function initials(name: string): string {
@@ -54,7 +76,8 @@ export function initials(name: string): string {
   return ((parts[0]?.[0] ?? '?') + (parts.length > 1 ? parts[parts.length - 1][0] : '')).toUpperCase()
 }
 
-export function Avatars({ peers, me }: { peers: Peer[]; me: { name: string } }) {
+export function Avatars({ awareness, me }: { awareness: Awareness; me: { name: string } }) {
+  const peers = usePeers(awareness)
   const seen = new Set<string>()
   const people = peers.filter((p) => !seen.has(p.user.id) && seen.add(p.user.id))
   return (
@@ -75,7 +98,8 @@ export function Avatars({ peers, me }: { peers: Peer[]; me: { name: string } }) 
 const zoomOf = (s: { transform: [number, number, number] }) => s.transform[2]
 
 /** Cursors live in flow coordinates, so they point at the same spot at any zoom or pan. */
-export function Cursors({ peers }: { peers: Peer[] }) {
+export function Cursors({ awareness }: { awareness: Awareness }) {
+  const peers = usePeers(awareness)
   const zoom = useStore(zoomOf)
   return (
     <ViewportPortal>
@@ -102,7 +126,8 @@ export function Cursors({ peers }: { peers: Peer[] }) {
 }
 
 /** Others' selections as outlines in their colour: CSS, so no node re-renders for it. */
-export function SelectionOutlines({ peers }: { peers: Peer[] }) {
+export function SelectionOutlines({ awareness }: { awareness: Awareness }) {
+  const peers = usePeers(awareness)
   const rules: string[] = []
   for (const p of peers) {
     for (const id of p.selection) {
