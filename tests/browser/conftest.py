@@ -57,12 +57,14 @@ class Pages:
         self.pages: list[tuple[str, Page]] = []
         self.errors: list[str] = []
 
-    def open(self, user: User | None, path: str = "/") -> Page:
-        context = self.browser.new_context(base_url=self.base_url, viewport={"width": 1280, "height": 800})
+    def open(self, user: User | None, path: str = "/", *, base_url: str = "") -> Page:
+        """A page of a new browser context, signed in as `user` (on another server if given)."""
+        base_url = base_url or self.base_url
+        context = self.browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 800})
         context.set_default_timeout(8000)
         if user is not None:
             context.add_cookies(
-                [{"name": name, "value": value, "url": self.base_url} for name, value in user.http.cookies.items()]
+                [{"name": name, "value": value, "url": base_url} for name, value in user.http.cookies.items()]
             )
         page = context.new_page()
         label = user.name if user else "anonymous"

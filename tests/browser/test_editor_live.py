@@ -152,3 +152,22 @@ def test_a_viewer_sees_live_edits_but_cannot_edit(pages: Pages, person: Callable
     expect(node(page_v, "t").get_by_label("Text")).to_have_value("from the owner")
     stored = stored_graph(ada, workflow_id, lambda g: len(g["nodes"]) == 3)
     assert [n["position"] for n in stored["nodes"] if n["id"] == "t"] == [{"x": 0, "y": 0}]
+
+
+def test_undo_in_a_prompt_takes_back_only_my_typing(pages: Pages, person: Callable[[str], User]) -> None:
+    _, _, _, page_a, page_b = two_people(pages, person)
+    notes_a = node(page_a, "t").get_by_label("Text")
+    notes_b = node(page_b, "t").get_by_label("Text")
+    notes_a.click()
+    page_a.keyboard.type("mine ")
+    expect(notes_b).to_have_value("mine ")
+    notes_b.click()
+    page_b.keyboard.press("End")
+    page_b.keyboard.type("theirs")
+    expect(notes_a).to_have_value("mine theirs")
+    notes_a.click()
+    page_a.keyboard.press("Control+z")
+    expect(notes_a).to_have_value("theirs")
+    expect(notes_b).to_have_value("theirs")
+    page_a.keyboard.press("Control+Shift+z")
+    expect(notes_b).to_have_value("mine theirs")

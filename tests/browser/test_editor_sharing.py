@@ -6,8 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 from playwright.sync_api import expect
 
+from server.settings import Settings
 from tests.browser.conftest import Pages
 from tests.browser.editor import (
     MARKETING_EDGES,
@@ -23,7 +25,7 @@ from tests.browser.editor import (
     stored_graph,
     wait_live,
 )
-from tests.support import User
+from tests.support import Clients, User, run_server
 
 
 def test_share_from_the_canvas_and_change_the_role_live(pages: Pages, person: Callable[[str], User]) -> None:
@@ -166,3 +168,14 @@ def test_closed_sockets_are_explained(pages: Pages, person: Callable[[str], User
     page_ada.context.clear_cookies()
     switch.drop()
     expect(page_ada.locator(".banner.bad")).to_contain_text("Your session has ended. Sign in again to keep editing.")
+
+
+def test_a_change_past_the_node_limit_is_refused_in_words(pages: Pages, clients: Clients, settings: Settings) -> None:
+    with run_server(msgspec.structs.replace(settings, max_nodes=2)) as url:
+        ada = clients.user(url, "Ada")
+        workflow_id = import_workflow(ada, "Full", [node_json("a", "text", 0, 0), node_json("b", "text", 400, 0)], [])
+        page = pages.open(ada, base_url=url)
+        open_canvas(page, workflow_id)
+        page.locator('.palette-item[data-node-type="llm"]').click()
+        expect(page.locator(".toast.bad")).to_contain_text("Too many nodes: a workflow holds at most 2 nodes")
+        expect(nodes(page)).to_have_count(2)

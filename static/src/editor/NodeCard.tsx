@@ -7,7 +7,7 @@ import { memo, useEffect, useRef, useState, type ComponentType } from 'react'
 
 import { useEditor } from './context'
 import { setValue } from './doc'
-import { InputField, ParamField, stopKeys } from './fields'
+import { InputField, ParamField } from './fields'
 import { UNKNOWN_TYPE, type FlowNode } from './flow'
 import { NodeIcon } from './icons'
 import { PORT_COLOURS, type NodeSpec, type PortSpec } from './specs'
@@ -129,7 +129,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
     const label = typeof data.label === 'string' && data.label ? data.label : spec.label
     const upload = spec.params.find((p) => p.kind === 'media')
     return (
-      <div className={`node${selected ? ' selected' : ''}`} data-type={spec.type} onKeyDown={stopKeys}>
+      <div className={`node${selected ? ' selected' : ''}`} data-type={spec.type}>
         <header className="node-head" onDoubleClick={() => !readOnly && setRenaming(true)}>
           <NodeIcon type={spec.type} category={spec.category} />
           <Title nodeId={id} label={label} editing={renaming} onDone={() => setRenaming(false)} />

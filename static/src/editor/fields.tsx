@@ -1,7 +1,7 @@
 // The editable fields on a node. Multi-line text is bound to a Y.Text (concurrent typing
 // merges); every other value is a plain value in the node's data map.
 
-import { useEffect, useId, useRef, useState, type KeyboardEvent } from 'react'
+import { useEffect, useId, useRef, useState } from 'react'
 import * as Y from 'yjs'
 
 import { useEditor } from './context'
@@ -175,9 +175,4 @@ export function InputField({ nodeId, port, value, disabled }: { nodeId: string; 
     return <NumberField {...common} limits={{ minimum: port.minimum, maximum: port.maximum, allow_percent: port.allow_percent }} />
   }
   return port.multiline ? <TextArea {...common} /> : <StringField {...common} />
-}
-
-/** Stop the canvas from reading keys typed into a field (Delete would delete the node). */
-export function stopKeys(event: KeyboardEvent): void {
-  event.stopPropagation()
 }
