@@ -57,7 +57,7 @@ def test_sign_up_then_create_from_template_shows_its_nodes_and_edges(pages: Page
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_text("No workflows yet")).to_be_visible()
-    page.get_by_role("button", name="From template").click()
+    page.get_by_role("button", name="New from template").click()
     page.wait_for_url("**/w/**")
     wait_live(page)
     expect(nodes(page)).to_have_count(MARKETING_NODES)

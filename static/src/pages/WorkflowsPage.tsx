@@ -100,7 +100,7 @@ export function WorkflowsPage({ me, onSignOut }: { me: User; onSignOut: () => Pr
             aria-label="Workflow file to import"
             onChange={(e) => e.target.files?.[0] && void importFile(e.target.files[0])}
           />
-          <button onClick={() => create('marketing-kit')}>From template</button>
+          <button onClick={() => create('marketing-kit')}>New from template</button>
           <button className="primary" onClick={() => create()}>
             New workflow
           </button>
