@@ -12,6 +12,12 @@ const loadEditor = () => import('./editor/EditorPage')
 if (workflowIdOf(window.location.pathname)) void loadEditor()
 const EditorPage = lazy(loadEditor)
 
+/** Drop the workflows this browser kept for offline editing (`galaxy:{user}:{workflow}`). */
+async function forgetDevice(userId: string): Promise<void> {
+  const databases = (await indexedDB.databases?.()) ?? []
+  for (const { name } of databases) if (name?.startsWith(`galaxy:${userId}:`)) indexedDB.deleteDatabase(name)
+}
+
 export function App() {
   const path = usePath()
   // undefined while loading, null when signed out.
@@ -37,10 +43,11 @@ export function App() {
 
   const signOut = useCallback(async () => {
     await api('POST', '/api/auth/logout')
+    if (me) await forgetDevice(me.id)
     setCsrfToken(null)
     setMe(null)
     navigate('/')
-  }, [])
+  }, [me])
 
   const workflowId = workflowIdOf(path)
   let page

@@ -41,3 +41,11 @@ def test_offline_edits_survive_a_reload_and_merge_on_reconnect(pages: Pages, per
     expect(node(page_a, "t").get_by_label("Text")).to_have_value("bob was here")
     stored = stored_graph(ada, workflow_id, lambda g: len(g["nodes"]) == 2)
     assert sorted(n["type"] for n in stored["nodes"]) == ["llm", "text"]
+
+    # Signing out deletes the copies this browser kept.
+    kept = "async () => (await indexedDB.databases()).map(d => d.name).filter(n => n.startsWith('galaxy:'))"
+    assert page_a.evaluate(kept) == [f"galaxy:{ada.id}:{workflow_id}"]
+    page_a.get_by_role("link", name="All workflows").click()
+    page_a.get_by_role("button", name="Sign out").click()
+    expect(page_a.get_by_role("tab", name="Sign in")).to_be_visible()
+    assert page_a.evaluate(kept) == []
