@@ -21,6 +21,7 @@ import { specMap, type NodeSpec } from './specs'
 import { History } from './undo'
 
 const ROLE_POLL_MS = 10000
+const SYNC_WAIT_MS = 4000
 
 function useWorkflowName(link: Link): string {
   const meta = roots(link.doc).meta
@@ -84,11 +85,16 @@ export default function EditorPage({ workflowId, me }: { workflowId: string; me:
     })
     const history = new History(link.doc)
     setSynced(false)
+    // The canvas is drawn once the document is here: from the server, or from this device's copy
+    // when there is one (offline); a device with no copy and no connection shows what it has
+    // after a few seconds.
     link.provider.on('sync', (done: boolean) => done && setSynced(true))
-    void link.persistence.whenSynced.then(() => setSynced(true))
+    void link.persistence.whenSynced.then(() => roots(link.doc).meta.size > 0 && setSynced(true))
+    const fallback = window.setTimeout(() => setSynced(true), SYNC_WAIT_MS)
     link.awareness.setLocalState({ cursor: null, selection: [], members: 0 })
     setSession({ link, history, generation })
     return () => {
+      window.clearTimeout(fallback)
       history.destroy()
       link.destroy()
     }
