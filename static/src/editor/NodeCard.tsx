@@ -67,7 +67,7 @@ function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string;
   )
 }
 
-function Menu({ nodeId, onRename }: { nodeId: string; onRename: () => void }) {
+function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRename: () => void }) {
   const { duplicate, remove, readOnly } = useEditor()
   const [open, setOpen] = useState(false)
   const ref = useRef<HTMLDivElement>(null)
@@ -85,7 +85,7 @@ function Menu({ nodeId, onRename }: { nodeId: string; onRename: () => void }) {
   )
   return (
     <div className="node-menu nodrag" ref={ref}>
-      <button className="ghost icon small" aria-label="Node menu" aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
+      <button className="ghost icon small" aria-label={`Node menu: ${label}`} aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
         ⋯
       </button>
       {open && (
@@ -134,7 +134,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
           <NodeIcon type={spec.type} category={spec.category} />
           <Title nodeId={id} label={label} editing={renaming} onDone={() => setRenaming(false)} />
           <span className="node-status" data-slot="status" />
-          {detailed && <Menu nodeId={id} onRename={() => setRenaming(true)} />}
+          {detailed && <Menu nodeId={id} label={label} onRename={() => setRenaming(true)} />}
         </header>
         <div className="node-body">
           {spec.inputs.map((port) => (
