@@ -1,47 +1,25 @@
-import { useCallback, useEffect, useState, type FormEvent } from 'react'
+import { lazy, Suspense, useCallback, useEffect, useState } from 'react'
 
-import { api, ApiError, setCsrfToken, type Page, type User, type WorkflowSummary } from './api'
+import { api, ApiError, setCsrfToken, type User } from './api'
+import { AuthPage } from './pages/AuthPage'
+import { WorkflowsPage } from './pages/WorkflowsPage'
+import { navigate, usePath, workflowIdOf } from './router'
+import { Alert, errorText, Toasts } from './ui'
 
-// Placeholder shell until the canvas editor lands: sign in / sign up, list and create workflows.
+// The canvas (React Flow, Yjs) is its own chunk: the sign-in page does not load it. Opened on a
+// canvas address, the chunk starts loading at once, alongside the sign-in check.
+const loadEditor = () => import('./editor/EditorPage')
+if (workflowIdOf(window.location.pathname)) void loadEditor()
+const EditorPage = lazy(loadEditor)
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
-
-function ErrorBox({ error }: { error: string | null }) {
-  return error ? (
-    <p className="error" role="alert">
-      {error}
-    </p>
-  ) : null
+/** Drop the workflows this browser kept for offline editing (`galaxy:{user}:{workflow}`). */
+async function forgetDevice(userId: string): Promise<void> {
+  const databases = (await indexedDB.databases?.()) ?? []
+  for (const { name } of databases) if (name?.startsWith(`galaxy:${userId}:`)) indexedDB.deleteDatabase(name)
 }
 
 export function App() {
-  const path = window.location.pathname
-  return (
-    <>
-      <header>
-        <h1>
-          <a href="/">Galaxy</a>
-        </h1>
-      </header>
-      <main>{path.startsWith('/w/') ? <WorkflowPlaceholder id={decodeURIComponent(path.slice(3).split('/')[0])} /> : <Home />}</main>
-      <footer>
-        <a href="/schema">API docs</a>
-      </footer>
-    </>
-  )
-}
-
-function WorkflowPlaceholder({ id }: { id: string }) {
-  return (
-    <p>
-      Workflow {id}: the canvas editor is coming. <a href="/">Back to workflows</a>
-    </p>
-  )
-}
-
-function Home() {
+  const path = usePath()
   // undefined while loading, null when signed out.
   const [me, setMe] = useState<User | null | undefined>(undefined)
   const [error, setError] = useState<string | null>(null)
@@ -63,131 +41,33 @@ function Home() {
     void loadMe()
   }, [loadMe])
 
-  if (me === undefined) return <p>Loading…</p>
-  if (me === null) {
-    return (
-      <>
-        <ErrorBox error={error} />
-        <AuthForm title="Sign in" path="/api/auth/login" onDone={loadMe} />
-        <AuthForm title="Sign up" path="/api/auth/signup" withName onDone={loadMe} />
-      </>
+  const signOut = useCallback(async () => {
+    await api('POST', '/api/auth/logout')
+    if (me) await forgetDevice(me.id)
+    setCsrfToken(null)
+    setMe(null)
+    navigate('/')
+  }, [me])
+
+  const workflowId = workflowIdOf(path)
+  let page
+  if (me === undefined) page = <div className="auth muted">Loading…</div>
+  else if (me === null) page = <AuthPage onSignedIn={loadMe} error={error} />
+  else if (workflowId)
+    page = (
+      <Suspense fallback={<div className="auth muted">Opening the canvas…</div>}>
+        <EditorPage key={workflowId} workflowId={workflowId} me={me} />
+      </Suspense>
     )
-  }
-  return (
-    <SignedIn
-      me={me}
-      onSignedOut={() => {
-        setCsrfToken(null)
-        setMe(null)
-      }}
-    />
-  )
-}
-
-function AuthForm(props: { title: string; path: string; withName?: boolean; onDone: () => Promise<void> }) {
-  const [error, setError] = useState<string | null>(null)
-  const [busy, setBusy] = useState(false)
-
-  async function submit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault()
-    const form = new FormData(event.currentTarget)
-    const body: Record<string, string> = { email: String(form.get('email')), password: String(form.get('password')) }
-    if (props.withName) body.name = String(form.get('name'))
-    setBusy(true)
-    setError(null)
-    try {
-      const answer = await api<{ csrf_token?: string } | undefined>('POST', props.path, body)
-      if (answer?.csrf_token) setCsrfToken(answer.csrf_token)
-      await props.onDone()
-    } catch (e) {
-      setError(errorText(e))
-    } finally {
-      setBusy(false)
-    }
-  }
-
-  return (
-    <form onSubmit={submit} aria-label={props.title}>
-      <h2>{props.title}</h2>
-      {props.withName && <input name="name" placeholder="Name" autoComplete="name" required />}
-      <input name="email" type="email" placeholder="Email" autoComplete="email" required />
-      <input
-        name="password"
-        type="password"
-        placeholder="Password"
-        autoComplete={props.withName ? 'new-password' : 'current-password'}
-        required
-      />
-      <button type="submit" disabled={busy}>
-        {props.title}
-      </button>
-      <ErrorBox error={error} />
-    </form>
-  )
-}
-
-function SignedIn({ me, onSignedOut }: { me: User; onSignedOut: () => void }) {
-  const [workflows, setWorkflows] = useState<WorkflowSummary[] | null>(null)
-  const [error, setError] = useState<string | null>(null)
-
-  const loadWorkflows = useCallback(async () => {
-    try {
-      const page = await api<Page<WorkflowSummary>>('GET', '/api/workflows')
-      setWorkflows(page.items)
-    } catch (e) {
-      setError(errorText(e))
-    }
-  }, [])
-
-  useEffect(() => {
-    void loadWorkflows()
-  }, [loadWorkflows])
-
-  async function run(action: () => Promise<void>) {
-    setError(null)
-    try {
-      await action()
-    } catch (e) {
-      setError(errorText(e))
-    }
-  }
-
-  const create = () =>
-    run(async () => {
-      await api('POST', '/api/workflows', { name: 'Untitled workflow' })
-      await loadWorkflows()
-    })
-
-  const signOut = () =>
-    run(async () => {
-      await api('POST', '/api/auth/logout')
-      onSignedOut()
-    })
-
-  return (
-    <>
-      <p>
-        Signed in as {me.name} <button onClick={signOut}>Sign out</button>
-      </p>
-      <ErrorBox error={error} />
-      <h2>Workflows</h2>
-      <button onClick={create}>New workflow</button>
-      {workflows === null ? (
-        <p>Loading…</p>
-      ) : workflows.length === 0 ? (
-        <p>No workflows yet.</p>
-      ) : (
-        <ul>
-          {workflows.map((w) => (
-            <li key={w.id}>
-              <a href={`/w/${encodeURIComponent(w.id)}`}>{w.name}</a>{' '}
-              <small>
-                {w.role} · updated {new Date(w.updated_at).toLocaleString()}
-              </small>
-            </li>
-          ))}
-        </ul>
-      )}
-    </>
-  )
+  else if (path === '/') page = <WorkflowsPage me={me} onSignOut={signOut} />
+  else
+    page = (
+      <div className="page">
+        <Alert error="There is no page at this address." />
+        <a href="/" onClick={(e) => (e.preventDefault(), navigate('/'))}>
+          Back to your workflows
+        </a>
+      </div>
+    )
+  return <Toasts>{page}</Toasts>
 }

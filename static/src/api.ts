@@ -71,6 +71,11 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token
 }
 
+export function currentCsrfToken(): string | null {
+  return csrfToken
+}
+
+/** Call the API; `body` is sent as JSON (a string is sent as it is: an imported file). */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   let response: Response
   try {
@@ -78,7 +83,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
       method,
       credentials: 'same-origin',
       headers: requestHeaders(method, csrfToken, body !== undefined),
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     })
   } catch (error) {
     throw new ApiError({ status: 0, title: 'Network error', detail: error instanceof Error ? error.message : String(error) })
@@ -98,11 +103,42 @@ export interface User {
   csrf_token: string
 }
 
+export type Role = 'owner' | 'editor' | 'viewer'
+
 export interface WorkflowSummary {
   id: string
   name: string
-  role: string
+  role: Role
+  owner: { id: string; name: string }
+  created_at: string
   updated_at: string
+}
+
+export interface WorkflowDetail {
+  id: string
+  name: string
+  role: Role
+  owner_id: string
+  created_at: string
+  updated_at: string
+}
+
+export interface Member {
+  user_id: string
+  email: string
+  name: string
+  role: Role
+  created_at: string
+}
+
+export interface Version {
+  id: string
+  name: string
+  automatic: boolean
+  author: { id: string; name: string } | null
+  created_at: string
+  nodes: number
+  edges: number
 }
 
 export interface Page<T> {

@@ -1,0 +1,202 @@
+// One node component per node type, built from its spec: a handle per port coloured by type
+// and named, every parameter editable on the node, connected inputs disabled and showing
+// their source. The status slot stays empty until runs are shown on the canvas.
+
+import { Handle, Position, useNodeConnections, useNodesData, useStore, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
+import { memo, useEffect, useRef, useState, type ComponentType } from 'react'
+
+import { useEditor } from './context'
+import { setValue } from './doc'
+import { InputField, ParamField } from './fields'
+import { UNKNOWN_TYPE, type FlowNode } from './flow'
+import { NodeIcon } from './icons'
+import { PORT_COLOURS, type NodeSpec, type PortSpec } from './specs'
+import { UploadField } from './Upload'
+
+function Source({ nodeId }: { nodeId: string }) {
+  const source = useNodesData<FlowNode>(nodeId)
+  const label = source?.data.label
+  return <>{typeof label === 'string' && label ? label : nodeId}</>
+}
+
+/**
+ * Below this zoom fields are unreadable: nodes draw a same-sized outline of each field instead
+ * of the field itself, so a large workflow's overview stays light and nothing moves when
+ * zooming across it.
+ */
+const DETAIL_ZOOM = 0.45
+const detailedZoom = (s: ReactFlowState) => s.transform[2] >= DETAIL_ZOOM
+
+function Skeleton({ tall }: { tall?: boolean }) {
+  return <div className={tall ? 'skeleton tall' : 'skeleton'} aria-hidden="true" />
+}
+
+function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string; port: PortSpec; value: unknown; readOnly: boolean; detailed: boolean }) {
+  const connections = useNodeConnections({ handleType: 'target', handleId: port.name })
+  const connected = connections.length > 0
+  const inline = !port.multiline && (port.editable || connected) && !port.multiple
+  return (
+    <div className={`port-row in${inline ? ' inline' : ''}`} data-port={port.name}>
+      <Handle
+        type="target"
+        position={Position.Left}
+        id={port.name}
+        className="handle"
+        style={{ '--port': PORT_COLOURS[port.type] } as React.CSSProperties}
+        title={`${port.label} (${port.type}${port.multiple ? ', many' : ''})`}
+      />
+      <div className="port-label">
+        <span>{port.label}</span>
+        {port.required && <span className="required" title="Required">*</span>}
+        <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
+          {port.type}
+        </span>
+      </div>
+      {connected ? (
+        <p className="from" title="Fed by a connection">
+          {connections.map((c, i) => (
+            <span key={c.edgeId ?? `${c.source}-${i}`} className="chip">
+              <Source nodeId={c.source} />
+            </span>
+          ))}
+        </p>
+      ) : (
+        port.editable && (detailed ? <InputField nodeId={nodeId} port={port} value={value} disabled={readOnly} /> : <Skeleton tall={port.multiline} />)
+      )}
+    </div>
+  )
+}
+
+function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRename: () => void }) {
+  const { duplicate, remove, readOnly } = useEditor()
+  const [open, setOpen] = useState(false)
+  const ref = useRef<HTMLDivElement>(null)
+  useEffect(() => {
+    if (!open) return
+    const close = (event: PointerEvent) => !ref.current?.contains(event.target as Node) && setOpen(false)
+    window.addEventListener('pointerdown', close)
+    return () => window.removeEventListener('pointerdown', close)
+  }, [open])
+  if (readOnly) return null
+  const item = (label: string, action: () => void, danger = false) => (
+    <button role="menuitem" className={danger ? 'ghost danger' : 'ghost'} onClick={() => (setOpen(false), action())}>
+      {label}
+    </button>
+  )
+  return (
+    <div className="node-menu nodrag" ref={ref}>
+      <button className="ghost icon small" aria-label={`Node menu: ${label}`} aria-haspopup="menu" aria-expanded={open} onClick={() => setOpen(!open)}>
+        ⋯
+      </button>
+      {open && (
+        <div className="menu" role="menu" onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
+          {item('Rename', onRename)}
+          {item('Duplicate', () => duplicate([nodeId]))}
+          {item('Delete', () => remove([nodeId]), true)}
+        </div>
+      )}
+    </div>
+  )
+}
+
+function Title({ nodeId, label, editing, onDone }: { nodeId: string; label: string; editing: boolean; onDone: () => void }) {
+  const { doc } = useEditor()
+  if (!editing) return <span className="node-title">{label}</span>
+  return (
+    <input
+      className="node-title-input nodrag"
+      aria-label="Node name"
+      autoFocus
+      defaultValue={label}
+      maxLength={200}
+      onKeyDown={(e) => (e.key === 'Enter' || e.key === 'Escape') && (e.currentTarget.blur(), e.stopPropagation())}
+      onBlur={(e) => {
+        const value = e.target.value.trim()
+        if (value && value !== label) setValue(doc, nodeId, 'label', value)
+        onDone()
+      }}
+    />
+  )
+}
+
+const INLINE_KINDS = new Set(['number', 'integer', 'string', 'select', 'boolean', 'model'])
+
+function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
+  function SpecNode({ id, data, selected }: NodeProps<FlowNode>) {
+    const { readOnly } = useEditor()
+    const detailed = useStore(detailedZoom)
+    const [renaming, setRenaming] = useState(false)
+    const label = typeof data.label === 'string' && data.label ? data.label : spec.label
+    const upload = spec.params.find((p) => p.kind === 'media')
+    return (
+      <div className={`node${selected ? ' selected' : ''}`} data-type={spec.type}>
+        <header className="node-head" onDoubleClick={() => !readOnly && setRenaming(true)}>
+          <NodeIcon type={spec.type} category={spec.category} />
+          <Title nodeId={id} label={label} editing={renaming} onDone={() => setRenaming(false)} />
+          <span className="node-status" data-slot="status" />
+          {detailed && <Menu nodeId={id} label={label} onRename={() => setRenaming(true)} />}
+        </header>
+        <div className="node-body">
+          {spec.inputs.map((port) => (
+            <InputRow key={port.name} nodeId={id} port={port} value={data[port.name]} readOnly={readOnly} detailed={detailed} />
+          ))}
+          {spec.params.map((param) => (
+            <div key={param.name} className={`param${INLINE_KINDS.has(param.kind) ? ' inline' : ''}`} data-param={param.name}>
+              {param.kind !== 'media' && <span className="port-label">{param.label}</span>}
+              {param === upload ? (
+                <UploadField
+                  nodeId={id}
+                  name={param.name}
+                  kind={spec.outputs[0]?.type === 'video' ? 'video' : 'image'}
+                  mediaId={typeof data[param.name] === 'string' ? (data[param.name] as string) : ''}
+                  disabled={readOnly}
+                />
+              ) : detailed ? (
+                <ParamField nodeId={id} param={param} value={data[param.name]} disabled={readOnly} />
+              ) : (
+                <Skeleton tall={param.kind === 'text'} />
+              )}
+            </div>
+          ))}
+          {spec.outputs.map((port) => (
+            <div key={port.name} className="port-row out" data-port={port.name}>
+              <div className="port-label">
+                <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
+                  {port.type}
+                </span>
+                <span>{port.label}</span>
+              </div>
+              <Handle
+                type="source"
+                position={Position.Right}
+                id={port.name}
+                className="handle"
+                style={{ '--port': PORT_COLOURS[port.type] } as React.CSSProperties}
+                title={`${port.label} (${port.type})`}
+              />
+            </div>
+          ))}
+        </div>
+      </div>
+    )
+  }
+  SpecNode.displayName = `Node(${spec.type})`
+  return memo(SpecNode)
+}
+
+const UnknownNode = memo(function UnknownNode({ data }: NodeProps<FlowNode>) {
+  return (
+    <div className="node unknown">
+      <header className="node-head">
+        <span className="node-title">Unknown node type “{String(data.nodeType)}”</span>
+      </header>
+      <p className="node-body muted small">This server does not know this node type. Delete it, or open the workflow where it was made.</p>
+    </div>
+  )
+})
+
+export function buildNodeTypes(specs: readonly NodeSpec[]): NodeTypes {
+  const types: NodeTypes = { [UNKNOWN_TYPE]: UnknownNode }
+  for (const spec of specs) types[spec.type] = makeNode(spec)
+  return types
+}

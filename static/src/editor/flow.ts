@@ -1,0 +1,95 @@
+// Document → React Flow. Only what changed is rebuilt: a node object keeps its identity until
+// its own entry in the document changes, so one moved node re-renders one node component.
+// Local view state (selection, measured size) is kept across updates.
+
+import type { Edge, Node, Viewport } from '@xyflow/react'
+import * as Y from 'yjs'
+
+import { plainData, position, readEdge, type Roots, type XY } from './doc'
+import { PORT_COLOURS, type SpecMap } from './specs'
+
+export type NodeData = Record<string, unknown>
+export type FlowNode = Node<NodeData>
+export type FlowEdge = Edge<{ colour: string }>
+
+export const UNKNOWN_TYPE = 'unknown'
+/** About the size of a node on screen at zoom 1, for placing and framing before measuring. */
+export const NODE_SIZE = { x: 280, y: 140 }
+
+/** The ids of the top-level entries touched by an `observeDeep` batch on `root`. */
+export function touchedIds(events: readonly Y.YEvent<any>[], root: Y.Map<Y.Map<unknown>>): Set<string> {
+  const ids = new Set<string>()
+  for (const event of events) {
+    if (event.target === root && event instanceof Y.YMapEvent) {
+      for (const key of event.keysChanged) if (key !== null) ids.add(key)
+    } else if (typeof event.path[0] === 'string') {
+      ids.add(event.path[0])
+    }
+  }
+  return ids
+}
+
+export function flowNode(id: string, entry: Y.Map<unknown>, specs: SpecMap, previous?: FlowNode): FlowNode {
+  const type = String(entry.get('type') ?? '')
+  return {
+    ...previous,
+    id,
+    type: specs.has(type) ? type : UNKNOWN_TYPE,
+    position: position(entry),
+    data: { ...plainData(entry.get('data')), nodeType: type },
+  }
+}
+
+export function flowEdge(id: string, entry: Y.Map<unknown>, nodes: Roots['nodes'], specs: SpecMap, previous?: FlowEdge): FlowEdge {
+  const edge = readEdge(id, entry)
+  const sourceType = String(nodes.get(edge.source)?.get('type') ?? '')
+  const portType = specs.get(sourceType)?.outputs.find((port) => port.name === edge.sourceHandle)?.type
+  const colour = portType ? PORT_COLOURS[portType] : '#8a93a6'
+  return { ...previous, ...edge, animated: true, style: { stroke: colour, strokeWidth: 2 }, data: { colour } }
+}
+
+/** `previous` with the entries named in `ids` rebuilt, added or removed, all others kept as they are. */
+export function patch<T extends { id: string }>(
+  previous: readonly T[],
+  ids: ReadonlySet<string>,
+  map: Y.Map<Y.Map<unknown>>,
+  build: (id: string, entry: Y.Map<unknown>, old?: T) => T,
+): T[] {
+  const out: T[] = []
+  const present = new Set<string>()
+  for (const item of previous) {
+    present.add(item.id)
+    if (!ids.has(item.id)) {
+      out.push(item)
+      continue
+    }
+    const entry = map.get(item.id)
+    if (entry instanceof Y.Map) out.push(build(item.id, entry, item))
+  }
+  for (const id of ids) {
+    const entry = map.get(id)
+    if (!present.has(id) && entry instanceof Y.Map) out.push(build(id, entry))
+  }
+  return out
+}
+
+export function allNodes(root: Roots, specs: SpecMap): FlowNode[] {
+  return [...root.nodes.entries()].map(([id, entry]) => flowNode(id, entry, specs))
+}
+
+export function allEdges(root: Roots, specs: SpecMap): FlowEdge[] {
+  return [...root.edges.entries()].map(([id, entry]) => flowEdge(id, entry, root.nodes, specs))
+}
+
+/** A viewport that shows every node, from positions alone (sizes estimated). */
+export function framing(nodes: readonly { position: XY }[], width: number, height: number): Viewport {
+  if (nodes.length === 0 || width <= 0 || height <= 0) return { x: 0, y: 0, zoom: 1 }
+  const xs = nodes.map((n) => n.position.x)
+  const ys = nodes.map((n) => n.position.y)
+  const left = Math.min(...xs)
+  const top = Math.min(...ys)
+  const spanX = Math.max(...xs) + NODE_SIZE.x - left
+  const spanY = Math.max(...ys) + NODE_SIZE.y * 2 - top
+  const zoom = Math.max(0.1, Math.min(1, width / (spanX * 1.3), height / (spanY * 1.3)))
+  return { x: (width - spanX * zoom) / 2 - left * zoom, y: (height - spanY * zoom) / 2 - top * zoom, zoom }
+}
