@@ -106,3 +106,9 @@ def clients() -> Iterator[Clients]:
 def new_user(clients: Clients, base_url: str) -> Callable[..., User]:
     """`new_user(name)`: a freshly signed-up user on the shared server."""
     return lambda name="": clients.user(base_url, name)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests (`pytest.mark.anyio`) run on asyncio, as the servers do."""
+    return "asyncio"

@@ -19,11 +19,6 @@ from tests.support import METRICS_HEADERS, User, run_server, sql
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Team:
     base_url: str

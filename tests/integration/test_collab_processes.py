@@ -24,11 +24,6 @@ from tests.support import ServerProcess, User, server_process, sql
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def ws_url(server: ServerProcess, workflow_id: str, token: str) -> str:
     return f"{server.url.replace('http://', 'ws://')}/ws/workflows/{workflow_id}?token={token}"
 

@@ -14,11 +14,6 @@ from tests.support import ServiceUrls
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_simultaneous_sockets_never_exceed_the_cap(services: ServiceUrls) -> None:
     redis = Redis.from_url(services.redis_url)
     keys = RedisKeys(f"{services.namespace}:limits-race")

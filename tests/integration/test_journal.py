@@ -14,11 +14,6 @@ from tests.support import ServiceUrls
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_append_publishes_after_journaling_and_release_forgets(services: ServiceUrls) -> None:
     redis = Redis.from_url(services.redis_url)
     prefix = f"{services.namespace}:journal-test-{time.monotonic_ns()}"

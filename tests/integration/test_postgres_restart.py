@@ -37,11 +37,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def own_postgres() -> Iterator[EmbeddedPostgres]:
     # A short path: the server's Unix socket lives in it.
     pg = EmbeddedPostgres(Path("/tmp") / f"galaxy-pgr-{secrets.token_hex(3)}")

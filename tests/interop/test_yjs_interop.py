@@ -19,11 +19,6 @@ pytestmark = pytest.mark.anyio
 SCRIPT = Path(__file__).with_name("yclient.mjs")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class NodeClient:
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process

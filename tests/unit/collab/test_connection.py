@@ -11,11 +11,6 @@ from collab.connection import CloseCode, Connection, Identity
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class StalledTransport:
     """A peer whose socket buffers are full: every send blocks until released."""
 

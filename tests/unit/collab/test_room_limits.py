@@ -16,11 +16,6 @@ from collab.room import Limits, Room
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class NeverReads:
     """A peer that stopped reading: sends block for good."""
 

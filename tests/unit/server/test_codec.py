@@ -19,11 +19,6 @@ REGISTRY = builtin_registry()
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _kit(name: str = "Kit\x00 \u202eevil") -> bytes:
     return document.encode_state(document.new_document(marketing_kit({}), name, REGISTRY))
 
