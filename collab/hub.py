@@ -413,14 +413,16 @@ class Hub:
                 if doc_id in self._slots:
                     self._slots[doc_id].pending[:0] = pending
             raise
+        stored = {
+            doc_id: [entry_id for _, _, entry_id in pending if entry_id is not None]
+            for doc_id, pending in batch.items()
+        }
+        try:
+            await self.journal.release({doc_id: ids for doc_id, ids in stored.items() if ids})
+        except Exception as err:  # stored already; the sweep releases them later
+            log.warning("journal_release_failed", extra={"error": repr(err)})
         for doc_id, pending in batch.items():
             self.metrics.updates_stored += len(pending)
-            entry_ids = [entry_id for _, _, entry_id in pending if entry_id is not None]
-            if entry_ids:
-                try:
-                    await self.journal.release(doc_id, entry_ids)
-                except Exception as err:  # stored already; the sweep releases them later
-                    log.warning("journal_release_failed", extra={"error": repr(err)})
             slot = self._slots.get(doc_id)
             if slot is not None:
                 slot.stored_since_compaction += len(rows[doc_id])
@@ -435,7 +437,7 @@ class Hub:
         for doc_id, entries in (await self.journal.stale(self.stale_after)).items():
             rows = _by_author([(update, author) for _, update, author in entries])
             gone = await self.store.append_many({doc_id: rows})
-            await self.journal.release(doc_id, [entry_id for entry_id, _, _ in entries])
+            await self.journal.release({doc_id: [entry_id for entry_id, _, _ in entries]})
             if doc_id in gone:
                 continue
             self.metrics.journal_recovered += len(entries)

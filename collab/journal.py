@@ -53,8 +53,8 @@ class Journal(Protocol):
         """Entries of a document that are not known to be in the store yet, oldest first."""
         ...
 
-    async def release(self, doc_id: str, entry_ids: list[str]) -> None:
-        """Forget entries that are now in the store."""
+    async def release(self, entries: dict[str, list[str]]) -> None:
+        """Forget entries (ids by document) that are now in the store."""
         ...
 
     async def stale(self, older_than: float, *, limit: int = 100) -> dict[str, list[Entry]]:
@@ -116,10 +116,13 @@ class RedisJournal:
     async def read(self, doc_id: str) -> list[Entry]:
         return _entries(await self._redis.xrange(self._stream(doc_id)))
 
-    async def release(self, doc_id: str, entry_ids: list[str]) -> None:
-        for start in range(0, len(entry_ids), _RELEASE_CHUNK):
-            chunk = entry_ids[start : start + _RELEASE_CHUNK]
-            await self._release(keys=[self._index], args=[self._stream(doc_id), doc_id, *chunk])
+    async def release(self, entries: dict[str, list[str]]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip per flush
+            for doc_id, entry_ids in entries.items():
+                for start in range(0, len(entry_ids), _RELEASE_CHUNK):
+                    chunk = entry_ids[start : start + _RELEASE_CHUNK]
+                    await self._release(keys=[self._index], args=[self._stream(doc_id), doc_id, *chunk], client=pipe)
+            await pipe.execute()
 
     async def stale(self, older_than: float, *, limit: int = 100) -> dict[str, list[Entry]]:
         cutoff = time.time() - older_than
@@ -181,13 +184,14 @@ class MemoryJournal:
     async def read(self, doc_id: str) -> list[Entry]:
         return [entry for _, entry in self.entries.get(doc_id, [])]
 
-    async def release(self, doc_id: str, entry_ids: list[str]) -> None:
-        drop = set(entry_ids)
-        kept = [(t, e) for t, e in self.entries.get(doc_id, []) if e[0] not in drop]
-        if kept:
-            self.entries[doc_id] = kept
-        else:
-            self.entries.pop(doc_id, None)
+    async def release(self, entries: dict[str, list[str]]) -> None:
+        for doc_id, entry_ids in entries.items():
+            drop = set(entry_ids)
+            kept = [(t, e) for t, e in self.entries.get(doc_id, []) if e[0] not in drop]
+            if kept:
+                self.entries[doc_id] = kept
+            else:
+                self.entries.pop(doc_id, None)
 
     async def stale(self, older_than: float, *, limit: int = 100) -> dict[str, list[Entry]]:
         cutoff = time.time() - older_than

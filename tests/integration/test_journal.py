@@ -37,8 +37,7 @@ async def test_append_publishes_after_journaling_and_release_forgets(services: S
         stale = await journal.stale(1)
         assert set(stale) == {"d1", "d2"}
         assert await journal.stale(1) == {}  # each document goes to one sweeper at a time
-        await journal.release("d1", ids[:2])
-        await journal.release("d2", ids[2:])
+        await journal.release({"d1": ids[:2], "d2": ids[2:]})
         assert await journal.read("d1") == [] and await journal.read("d2") == []
         assert await redis.zcard(f"{prefix}:journal") == 0  # the index forgets empty documents
     finally:
@@ -53,7 +52,7 @@ async def test_the_index_moves_on_when_only_young_entries_remain(services: Servi
     try:
         (old,) = await journal.append([Append("d", b"\x01", None)])
         await asyncio.sleep(1.1)
-        await journal.release("d", [old])
+        await journal.release({"d": [old]})
         await journal.append([Append("d", b"\x02", None)])  # a live writer keeps going
         await redis.delete(f"{prefix}:journal-sweep:d")
         assert await journal.stale(1) == {}
