@@ -341,8 +341,8 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
             <ViewingBanner />
             {sidebar && (
               <aside className="sidebar" aria-label="Workflow side panel">
-                <VersionsPanel workflowId={workflowId} canEdit={!readOnly} />
                 <RunsHistory canRun={runBlocked === null} labelOf={labelOf} onRun={runNodes} />
+                <VersionsPanel workflowId={workflowId} canEdit={!readOnly} />
               </aside>
             )}
           </div>

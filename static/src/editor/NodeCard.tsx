@@ -11,7 +11,7 @@ import { setValue } from './doc'
 import { InputField, ParamField } from './fields'
 import { UNKNOWN_TYPE, type FlowNode } from './flow'
 import { NodeIcon } from './icons'
-import { NodeOutput, NodeStatusBadge } from './NodeRun'
+import { NodeOutput, NodeStatusBadge, OutputThumb } from './NodeRun'
 import { useNodeRun } from './runStore'
 import { PORT_COLOURS, type NodeSpec, type PortSpec } from './specs'
 import { UploadField } from './Upload'
@@ -172,6 +172,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
           ))}
           {spec.outputs.map((port) => (
             <div key={port.name} className="port-row out" data-port={port.name}>
+              {run && port.type === 'image' && spec.category !== 'inputs' && <OutputThumb run={run} />}
               <div className="port-label">
                 <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
                   {port.type}

@@ -17,12 +17,31 @@ export const STATUS_TEXT: Record<NodeStatus, string> = {
 
 export function NodeStatusBadge({ run }: { run: NodeView }) {
   const duration = formatDuration(run.durationMs)
-  const title = run.status === 'failed' ? run.errorDetail || run.error : run.status === 'cached' ? 'Reused from an earlier run' : undefined
+  const title =
+    run.status === 'failed'
+      ? run.errorDetail || run.error
+      : run.status === 'cached'
+        ? 'Reused from an earlier run'
+        : run.status === 'success' && duration
+          ? `Done in ${duration}`
+          : STATUS_TEXT[run.status]
+  // A finished node shows just its time (the colour says it succeeded): titles stay readable.
+  const text = run.status === 'success' && duration ? duration : STATUS_TEXT[run.status]
   return (
     <span className={`run-badge ${run.status}`} title={title} data-status={run.status}>
-      {STATUS_TEXT[run.status]}
-      {duration && run.status !== 'cached' && <span className="run-duration"> · {duration}</span>}
+      {text}
     </span>
+  )
+}
+
+/** An image output as a thumbnail in the output's row, so the node barely grows. */
+export function OutputThumb({ run }: { run: NodeView }) {
+  const media = mediaOf(run.outputs)
+  if (!media) return null
+  return (
+    <a className="out-thumb nodrag" href={mediaUrl(media, 1024)} target="_blank" rel="noreferrer" title="Open the output image">
+      <img src={mediaUrl(media)} alt="Output image" />
+    </a>
   )
 }
 
@@ -34,7 +53,6 @@ export function mediaUrl(mediaId: string, width = 256): string {
 export function NodeOutput({ run, outputType }: { run: NodeView; outputType: string | undefined }) {
   const box = useRef<HTMLDivElement>(null)
   const text = run.status === 'running' ? run.text : textOf(run.outputs)
-  const media = mediaOf(run.outputs)
   // A growing answer stays scrolled to its end unless the reader scrolled up.
   useEffect(() => {
     const el = box.current
@@ -44,13 +62,6 @@ export function NodeOutput({ run, outputType }: { run: NodeView; outputType: str
     return (
       <div className="node-output error nowheel" role="alert" title={run.errorDetail || run.error}>
         {run.error}
-      </div>
-    )
-  }
-  if (media && outputType === 'image') {
-    return (
-      <div className="node-output image">
-        <img src={mediaUrl(media)} alt="Output" loading="lazy" />
       </div>
     )
   }

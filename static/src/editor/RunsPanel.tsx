@@ -68,12 +68,10 @@ export function RunToolbar(props: { canEdit: boolean; blocked: string | null; pr
   const reason = props.blocked
   return (
     <div className="run-bar" aria-label="Runs">
-      {reason && props.problems.length > 0 ? (
-        <button className="ghost reason" aria-expanded={showProblems} onClick={() => setShowProblems(!showProblems)} title={reason}>
+      {reason && props.canEdit && props.problems.length > 0 && (
+        <button className="ghost reason" aria-expanded={showProblems} onClick={() => setShowProblems(!showProblems)} title="Show the problems">
           {reason}
         </button>
-      ) : (
-        reason && <span className="reason" title={reason}>{reason}</span>
       )}
       {showProblems && props.problems.length > 0 && (
         <div className="problems" role="dialog" aria-label="Problems">
@@ -226,13 +224,19 @@ function RunDetailView(props: { runId: string; canRun: boolean; labelOf: (id: st
             )}
           </div>
           {detail.error && <p className="error small">{detail.error}</p>}
-          {detail.nodes.map((node) => (
+          {byStart(detail.nodes).map((node) => (
             <RunNode key={node.node_id} node={node} label={props.labelOf(node.node_id)} onFocus={() => focus(node.node_id)} />
           ))}
         </>
       )}
     </section>
   )
+}
+
+/** Nodes in the order they started; those that never started last. */
+function byStart(nodes: NodeRunOut[]): NodeRunOut[] {
+  const key = (n: NodeRunOut) => n.started_at ?? '\uffff'
+  return [...nodes].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
 }
 
 function show(value: unknown): string {
@@ -278,17 +282,30 @@ function RunNode({ node, label, onFocus }: { node: NodeRunOut; label: string; on
           {node.error}
         </p>
       )}
+      {Object.keys(node.outputs).length > 0 && <span className="muted small">Output</span>}
       {image ? <img src={mediaUrl(image)} alt={`Output of ${label}`} /> : Object.values(node.outputs).map((v, i) => <pre key={i}>{show(v)}</pre>)}
     </div>
   )
 }
 
 function InputValue({ name, value }: { name: string; value: unknown }) {
-  const media = value && typeof value === 'object' ? mediaOf({ value }) : null
+  const items = Array.isArray(value) ? value : [value]
+  const media = items.map((item) => (item && typeof item === 'object' ? mediaOf({ item }) : null))
+  if (value === '' || value === null || (Array.isArray(value) && value.length === 0)) return null
   return (
     <>
-      <dt>{name}</dt>
-      <dd>{media ? <img src={mediaUrl(media, 128)} alt={name} /> : <span className="muted">{show(value).slice(0, 200)}</span>}</dd>
+      <dt>{name.replace(/_/g, ' ')}</dt>
+      <dd>
+        {media.every((m) => m) ? (
+          <span className="thumbs">
+            {media.map((m, i) => (
+              <img key={i} src={mediaUrl(m!, 128)} alt={`${name} ${i + 1}`} />
+            ))}
+          </span>
+        ) : (
+          <span className="muted">{show(value).slice(0, 200)}</span>
+        )}
+      </dd>
     </>
   )
 }

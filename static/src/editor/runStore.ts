@@ -93,7 +93,7 @@ export class RunStore {
     else {
       this.history = [summary, ...this.history]
       // The event does not say who started the run: the list's first page does.
-      void this.refreshHead()
+      void this.refreshList()
     }
   }
 
@@ -118,20 +118,26 @@ export class RunStore {
     }
   }
 
-  /** First load, and after every reconnect: the newest page and the newest run. */
+  /** First load, and after every reconnect: the newest page, and the newest run read again
+   * (a reconnect may have missed any of its events). */
   async refreshHead(): Promise<void> {
+    const newest = await this.refreshList()
+    if (newest && (!this.live || this.live.id !== newest.id || ACTIVE.has(this.live.status))) await this.reload(newest.id)
+  }
+
+  /** The first page of the history merged in; answers its newest run. */
+  private async refreshList(): Promise<RunSummary | undefined> {
     try {
       const page = await api<Page<RunSummary>>('GET', `/api/workflows/${this.workflowId}/runs?limit=${PAGE_SIZE}`)
-      if (this.closed) return
+      if (this.closed) return undefined
       if (!this.historyLoaded) this.cursor = page.next_cursor
       this.historyLoaded = true
       this.mergeSummaries(page.items)
-      const newest = page.items[0]
-      // A reconnect may have missed anything of the active run: read it again.
-      if (newest && (!this.live || this.live.id !== newest.id || ACTIVE.has(this.live.status))) await this.reload(newest.id)
       this.changed()
+      return page.items[0]
     } catch {
       // Shown as an empty list; the next reconnect retries.
+      return undefined
     }
   }
 
