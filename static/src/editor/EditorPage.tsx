@@ -1,5 +1,5 @@
-// The canvas page `/w/{id}`: header, node list, canvas and the right sidebar (version history
-// now; runs join it later), all on the workflow's live Yjs document.
+// The canvas page `/w/{id}`: header with the run toolbar, node list, canvas and the right
+// sidebar (version history and runs), all on the workflow's live Yjs document.
 
 import '@xyflow/react/dist/style.css'
 import './editor.css'
@@ -13,8 +13,10 @@ import { Alert, errorText, useNotify } from '../ui'
 import { Canvas } from './Canvas'
 import { Link, type LinkState } from './connection'
 import { EditorContext, type EditorContextValue } from './context'
-import { copySelection, deleteElements, paste, roots, setName } from './doc'
+import { copySelection, deleteElements, paste, plainData, roots, setName } from './doc'
 import { Palette } from './Palette'
+import { RunsHistory, RunToolbar, startRun, useProblems, ViewingBanner } from './RunsPanel'
+import { RunsContext, RunStore } from './runStore'
 import { ShareDialog, ShortcutsDialog, VersionsPanel } from './panels'
 import { Avatars, useMembersStamp } from './presence'
 import { specMap, type NodeSpec } from './specs'
@@ -46,6 +48,7 @@ const STATE_TEXT: Record<LinkState, string> = {
 interface Session {
   link: Link
   history: History
+  runs: RunStore
   generation: number
 }
 
@@ -78,10 +81,15 @@ export default function EditorPage({ workflowId, me }: { workflowId: string; me:
   // The live document is opened at once, while the page asks for the role and the node types.
   // Made and torn down by an effect, so a development double mount leaves no second socket.
   useEffect(() => {
+    const runs = new RunStore(workflowId)
     const link = new Link(workflowId, me.id, {
-      state: (state, text) => setLinkState({ state, detail: text }),
+      state: (state, text) => {
+        setLinkState({ state, detail: text })
+        // Whatever happened while the socket was away is read again.
+        if (state === 'connected') void runs.refreshHead()
+      },
       refused: (message, readOnly) => onRefused.current(message, readOnly),
-      text: () => {},
+      text: (data) => runs.receive(data),
     })
     const history = new History(link.doc)
     setSynced(false)
@@ -92,9 +100,10 @@ export default function EditorPage({ workflowId, me }: { workflowId: string; me:
     void link.persistence.whenSynced.then(() => roots(link.doc).meta.size > 0 && setSynced(true))
     const fallback = window.setTimeout(() => setSynced(true), SYNC_WAIT_MS)
     link.awareness.setLocalState({ cursor: null, selection: [], members: 0 })
-    setSession({ link, history, generation })
+    setSession({ link, history, runs, generation })
     return () => {
       window.clearTimeout(fallback)
+      runs.close()
       history.destroy()
       link.destroy()
     }
@@ -158,7 +167,11 @@ function Editor({ detail, specList, me, session, linkState, setLinkState, synced
     }
   }, [onRefused, notify, refreshRole, session, onReset])
 
-  return <Workspace {...{ detail, specList, me, role, linkState, synced, refreshRole }} link={session.link} history={session.history} />
+  return (
+    <RunsContext.Provider value={session.runs}>
+      <Workspace {...{ detail, specList, me, role, linkState, synced, refreshRole }} link={session.link} history={session.history} />
+    </RunsContext.Provider>
+  )
 }
 
 interface WorkspaceProps {
@@ -194,6 +207,35 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
 
   const readOnly = role === 'viewer' || linkState.state === 'closed'
   const specs = useMemo(() => specMap(specList), [specList])
+  const onDocChange = useCallback(
+    (listener: () => void) => {
+      link.doc.on('update', listener)
+      return () => link.doc.off('update', listener)
+    },
+    [link],
+  )
+  const problems = useProblems(workflowId, onDocChange)
+  const runBlocked =
+    role === 'viewer'
+      ? 'Viewers cannot start runs'
+      : linkState.state === 'closed'
+        ? 'Disconnected'
+        : problems.length
+          ? `${problems.length} problem${problems.length > 1 ? 's' : ''} to fix before running`
+          : null
+  const runNodes = useCallback(
+    (scope: 'full' | 'selected' | 'single', nodeIds: string[]) =>
+      void startRun(workflowId, scope, nodeIds).then((failure) => failure && notify(failure, { bad: true, ms: 8000 })),
+    [workflowId, notify],
+  )
+  const labelOf = useCallback(
+    (id: string) => {
+      const entry = roots(link.doc).nodes.get(id)
+      const label = entry ? plainData(entry.get('data')).label : null
+      return typeof label === 'string' && label ? label : id
+    },
+    [link],
+  )
   const context = useMemo<EditorContextValue>(
     () => ({
       doc: link.doc,
@@ -202,8 +244,10 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
       readOnly,
       duplicate: (ids) => paste(link.doc, copySelection(link.doc, ids), { x: 40, y: 40 }, specs),
       remove: (nodeIds, edgeIds = []) => deleteElements(link.doc, nodeIds, edgeIds),
+      runNodes: runBlocked ? null : runNodes,
+      runBlocked,
     }),
-    [link, specs, workflowId, readOnly],
+    [link, specs, workflowId, readOnly, runBlocked, runNodes],
   )
 
   useEffect(() => {
@@ -259,6 +303,7 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
             </span>
             <span className="spacer" />
             <Avatars awareness={link.awareness} me={me} />
+            <RunToolbar canEdit={role !== 'viewer'} blocked={runBlocked} problems={problems} onRun={runNodes} />
             <div className="toolbar">
               <button className="ghost icon" aria-label="Undo" title="Undo (Ctrl/⌘+Z)" disabled={readOnly} onClick={() => history.undo()}>
                 ↶
@@ -293,10 +338,11 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
           <div className="editor-body">
             <Palette specs={specList} disabled={readOnly} onAdd={(spec) => adder.current?.(spec)} />
             <Canvas specList={specList} history={history} awareness={link.awareness} synced={synced} adder={adder} />
+            <ViewingBanner />
             {sidebar && (
               <aside className="sidebar" aria-label="Workflow side panel">
+                <RunsHistory canRun={runBlocked === null} labelOf={labelOf} onRun={runNodes} />
                 <VersionsPanel workflowId={workflowId} canEdit={!readOnly} />
-                <section className="panel" aria-label="Runs" data-slot="runs" />
               </aside>
             )}
           </div>

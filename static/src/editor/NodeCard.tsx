@@ -1,6 +1,7 @@
 // One node component per node type, built from its spec: a handle per port coloured by type
 // and named, every parameter editable on the node, connected inputs disabled and showing
-// their source. The status slot stays empty until runs are shown on the canvas.
+// their source. The header shows the node's status in the shown run, and the node's output
+// (the streamed answer, an image) sits below its ports.
 
 import { Handle, Position, useNodeConnections, useNodesData, useStore, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
 import { memo, useEffect, useRef, useState, type ComponentType } from 'react'
@@ -10,6 +11,8 @@ import { setValue } from './doc'
 import { InputField, ParamField } from './fields'
 import { UNKNOWN_TYPE, type FlowNode } from './flow'
 import { NodeIcon } from './icons'
+import { NodeOutput, NodeStatusBadge, OutputThumb } from './NodeRun'
+import { useNodeRun } from './runStore'
 import { PORT_COLOURS, type NodeSpec, type PortSpec } from './specs'
 import { UploadField } from './Upload'
 
@@ -68,7 +71,7 @@ function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string;
 }
 
 function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRename: () => void }) {
-  const { duplicate, remove, readOnly } = useEditor()
+  const { duplicate, remove, readOnly, runNodes, runBlocked } = useEditor()
   const [open, setOpen] = useState(false)
   const ref = useRef<HTMLDivElement>(null)
   useEffect(() => {
@@ -78,8 +81,8 @@ function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRe
     return () => window.removeEventListener('pointerdown', close)
   }, [open])
   if (readOnly) return null
-  const item = (label: string, action: () => void, danger = false) => (
-    <button role="menuitem" className={danger ? 'ghost danger' : 'ghost'} onClick={() => (setOpen(false), action())}>
+  const item = (label: string, action: () => void, danger = false, disabled: string | null = null) => (
+    <button role="menuitem" className={danger ? 'ghost danger' : 'ghost'} disabled={disabled !== null} title={disabled ?? undefined} onClick={() => (setOpen(false), action())}>
       {label}
     </button>
   )
@@ -90,6 +93,7 @@ function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRe
       </button>
       {open && (
         <div className="menu" role="menu" onKeyDown={(e) => e.key === 'Escape' && setOpen(false)}>
+          {item('Run node', () => runNodes?.('single', [nodeId]), false, runNodes ? null : runBlocked)}
           {item('Rename', onRename)}
           {item('Duplicate', () => duplicate([nodeId]))}
           {item('Delete', () => remove([nodeId]), true)}
@@ -128,12 +132,20 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
     const [renaming, setRenaming] = useState(false)
     const label = typeof data.label === 'string' && data.label ? data.label : spec.label
     const upload = spec.params.find((p) => p.kind === 'media')
+    const run = useNodeRun(id)
     return (
-      <div className={`node${selected ? ' selected' : ''}`} data-type={spec.type}>
+      <div
+        className={`node${selected ? ' selected' : ''}${run ? ` run-${run.status}` : ''}`}
+        data-type={spec.type}
+        data-run-status={run?.status}
+        style={{ '--glow': spec.outputs[0] ? PORT_COLOURS[spec.outputs[0].type] : 'var(--accent)' } as React.CSSProperties}
+      >
         <header className="node-head" onDoubleClick={() => !readOnly && setRenaming(true)}>
           <NodeIcon type={spec.type} category={spec.category} />
           <Title nodeId={id} label={label} editing={renaming} onDone={() => setRenaming(false)} />
-          <span className="node-status" data-slot="status" />
+          <span className="node-status" data-slot="status">
+            {run && <NodeStatusBadge run={run} />}
+          </span>
           {detailed && <Menu nodeId={id} label={label} onRename={() => setRenaming(true)} />}
         </header>
         <div className="node-body">
@@ -160,6 +172,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
           ))}
           {spec.outputs.map((port) => (
             <div key={port.name} className="port-row out" data-port={port.name}>
+              {run && port.type === 'image' && spec.category !== 'inputs' && <OutputThumb run={run} />}
               <div className="port-label">
                 <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
                   {port.type}
@@ -177,6 +190,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
             </div>
           ))}
         </div>
+        {run && <NodeOutput run={run} outputType={spec.category === 'inputs' ? undefined : spec.outputs[0]?.type} />}
       </div>
     )
   }

@@ -11,6 +11,9 @@ export interface EditorContextValue {
   readOnly: boolean
   duplicate: (nodeIds: string[]) => void
   remove: (nodeIds: string[], edgeIds?: string[]) => void
+  /** Start a run of these nodes; null when runs cannot start, with the reason in `runBlocked`. */
+  runNodes: ((scope: 'full' | 'selected' | 'single', nodeIds: string[]) => void) | null
+  runBlocked: string | null
 }
 
 export const EditorContext = createContext<EditorContextValue | null>(null)

@@ -1,0 +1,326 @@
+// Runs in front of people: the run toolbar of the header, the history in the right sidebar with
+// each run's node-level detail, and the banner while a past run is shown on the canvas.
+
+import { useReactFlow, useStore, useStoreApi } from '@xyflow/react'
+import { useCallback, useEffect, useRef, useState } from 'react'
+
+import { api } from '../api'
+import { errorText, useNotify } from '../ui'
+import { mediaUrl, STATUS_TEXT } from './NodeRun'
+import { ACTIVE, formatDuration, mediaOf, type NodeRunOut, type RunDetail } from './runs'
+import { useRunStore, useRunsVersion } from './runStore'
+
+export interface Problem {
+  code: string
+  message: string
+  node_id?: string | null
+  edge_id?: string | null
+}
+
+type Scope = 'full' | 'selected' | 'single'
+
+/** Start a run; answers null when it started, or the reason it did not. */
+export async function startRun(workflowId: string, scope: Scope, nodeIds: string[]): Promise<string | null> {
+  try {
+    await api('POST', `/api/workflows/${workflowId}/runs`, { scope, node_ids: nodeIds })
+    return null
+  } catch (e) {
+    return errorText(e)
+  }
+}
+
+export function useFocusNode(): (nodeId: string) => void {
+  const flow = useReactFlow()
+  const store = useStoreApi()
+  return useCallback(
+    (nodeId: string) => {
+      const { resetSelectedElements, addSelectedNodes } = store.getState()
+      resetSelectedElements()
+      addSelectedNodes([nodeId])
+      void flow.fitView({ nodes: [{ id: nodeId }], maxZoom: 1, duration: 300 })
+    },
+    [flow, store],
+  )
+}
+
+const countSelected = (s: { nodes: { selected?: boolean }[] }) => s.nodes.reduce((n, node) => n + (node.selected ? 1 : 0), 0)
+
+export function RunToolbar(props: { canEdit: boolean; blocked: string | null; problems: Problem[]; onRun: (scope: Scope, ids: string[]) => void }) {
+  const store = useRunStore()
+  useRunsVersion()
+  const notify = useNotify()
+  const selected = useStore(countSelected)
+  const flow = useReactFlow()
+  const focus = useFocusNode()
+  const [showProblems, setShowProblems] = useState(false)
+  const live = store.live
+  const active = live && ACTIVE.has(live.status) ? live : null
+
+  async function cancel() {
+    if (!active) return
+    try {
+      await api('POST', `/api/runs/${active.id}/cancel`)
+    } catch (e) {
+      notify(errorText(e), { bad: true })
+    }
+  }
+
+  const reason = props.blocked
+  return (
+    <div className="run-bar" aria-label="Runs">
+      {reason && props.canEdit && props.problems.length > 0 && (
+        <button className="ghost reason" aria-expanded={showProblems} onClick={() => setShowProblems(!showProblems)} title="Show the problems">
+          {reason}
+        </button>
+      )}
+      {showProblems && props.problems.length > 0 && (
+        <div className="problems" role="dialog" aria-label="Problems">
+          {props.problems.map((p, i) => (
+            <button key={i} className="ghost" onClick={() => (p.node_id && focus(p.node_id), setShowProblems(false))}>
+              {p.message}
+            </button>
+          ))}
+        </div>
+      )}
+      {active ? (
+        <button className="danger" onClick={cancel} disabled={!props.canEdit} title={props.canEdit ? undefined : 'Viewers cannot cancel runs'}>
+          Cancel run
+        </button>
+      ) : null}
+      <button
+        disabled={reason !== null || selected === 0}
+        title={reason ?? (selected === 0 ? 'Select nodes on the canvas first' : undefined)}
+        onClick={() => props.onRun('selected', flow.getNodes().filter((n) => n.selected).map((n) => n.id))}
+      >
+        Run selected ({selected})
+      </button>
+      <button className="primary" disabled={reason !== null} title={reason ?? undefined} onClick={() => props.onRun('full', [])}>
+        Run all
+      </button>
+    </div>
+  )
+}
+
+/** The workflow's validation problems, re-read a moment after the document changes. */
+export function useProblems(workflowId: string, onChange: (listener: () => void) => () => void): Problem[] {
+  const [problems, setProblems] = useState<Problem[]>([])
+  useEffect(() => {
+    let timer = 0
+    let live = true
+    const read = () => {
+      api<{ problems: Problem[] }>('GET', `/api/workflows/${workflowId}`)
+        .then((detail) => live && setProblems(detail.problems))
+        .catch(() => {})
+    }
+    read()
+    const stop = onChange(() => {
+      window.clearTimeout(timer)
+      timer = window.setTimeout(read, 800)
+    })
+    return () => {
+      live = false
+      window.clearTimeout(timer)
+      stop()
+    }
+  }, [workflowId, onChange])
+  return problems
+}
+
+const TRIGGER: Record<string, string> = { editor: 'Editor', api: 'API', webhook: 'Webhook' }
+const SCOPE: Record<string, string> = { full: 'Full', selected: 'Selected', single: 'Single node' }
+
+function when(iso: string): string {
+  const date = new Date(iso)
+  const today = new Date().toDateString() === date.toDateString()
+  return today ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }) : date.toLocaleString()
+}
+
+export function RunsHistory(props: { canRun: boolean; labelOf: (id: string) => string; onRun: (scope: Scope, ids: string[]) => void }) {
+  const store = useRunStore()
+  useRunsVersion()
+  const [open, setOpen] = useState<string | null>(null)
+  const end = useRef<HTMLLIElement>(null)
+
+  useEffect(() => {
+    const el = end.current
+    if (!el) return
+    const observer = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && void store.loadMore())
+    observer.observe(el)
+    return () => observer.disconnect()
+  }, [store, store.cursor])
+
+  if (open) return <RunDetailView runId={open} onBack={() => setOpen(null)} {...props} />
+  return (
+    <section className="panel" aria-label="Runs" data-slot="runs">
+      <h3>Runs</h3>
+      {store.historyLoaded && store.history.length === 0 && <p className="muted small">No runs yet.</p>}
+      <ul className="run-list" aria-label="Run history">
+        {store.history.map((run) => (
+          <li key={run.id} data-run={run.id} data-status={run.status}>
+            <button className="run-item" onClick={() => setOpen(run.id)}>
+              <span>{when(run.created_at)}</span>
+              <span className={`run-badge ${run.status}`}>{run.status}</span>
+              <span className="meta">
+                {TRIGGER[run.trigger] ?? run.trigger}
+                {run.actor ? ` · ${run.actor.name}` : ''} · {SCOPE[run.scope] ?? run.scope}
+                {run.duration_ms !== null ? ` · ${formatDuration(run.duration_ms)}` : ''}
+              </span>
+            </button>
+          </li>
+        ))}
+        {store.cursor && (
+          <li ref={end} className="muted small">
+            Loading more…
+          </li>
+        )}
+      </ul>
+    </section>
+  )
+}
+
+function RunDetailView(props: { runId: string; canRun: boolean; labelOf: (id: string) => string; onRun: (scope: Scope, ids: string[]) => void; onBack: () => void }) {
+  const store = useRunStore()
+  const version = useRunsVersion()
+  const focus = useFocusNode()
+  const [detail, setDetail] = useState<RunDetail | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const summary = store.history.find((r) => r.id === props.runId)
+  const status = summary?.status
+
+  // Re-read while the run goes on: once per change of its summary or node statuses.
+  const liveNodes = store.live?.id === props.runId ? store.live.nodes : null
+  const stamp = liveNodes ? Object.values(liveNodes).map((n) => n.status).join() : ''
+  useEffect(() => {
+    let live = true
+    api<RunDetail>('GET', `/api/runs/${props.runId}`)
+      .then((d) => live && setDetail(d))
+      .catch((e) => live && setError(errorText(e)))
+    return () => {
+      live = false
+    }
+  }, [props.runId, status, stamp])
+
+  const pinned = store.pinned?.id === props.runId
+  return (
+    <section className="panel run-detail" aria-label="Run detail" data-run={props.runId} data-version={version}>
+      <div className="run-detail-head">
+        <button className="ghost small" onClick={props.onBack}>
+          ← Runs
+        </button>
+        {detail && <span className={`run-badge ${status ?? detail.status}`}>{status ?? detail.status}</span>}
+        {detail && <span className="muted small">{formatDuration(detail.duration_ms)}</span>}
+      </div>
+      {error && <p className="error">{error}</p>}
+      {detail && (
+        <>
+          <div className="run-detail-head">
+            <button className="ghost small" onClick={() => store.pin(pinned ? null : detail)}>
+              {pinned ? 'Back to live' : 'View this run'}
+            </button>
+            {props.canRun && (
+              <button className="ghost small" onClick={() => props.onRun(detail.scope as Scope, detail.scope === 'full' ? [] : detail.node_ids)}>
+                Re-run
+              </button>
+            )}
+          </div>
+          {detail.error && <p className="error small">{detail.error}</p>}
+          {byStart(detail.nodes).map((node) => (
+            <RunNode key={node.node_id} node={node} label={props.labelOf(node.node_id)} onFocus={() => focus(node.node_id)} />
+          ))}
+        </>
+      )}
+    </section>
+  )
+}
+
+/** Nodes in the order they started; those that never started last. */
+function byStart(nodes: NodeRunOut[]): NodeRunOut[] {
+  const key = (n: NodeRunOut) => n.started_at ?? '\uffff'
+  return [...nodes].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value)
+}
+
+function RunNode({ node, label, onFocus }: { node: NodeRunOut; label: string; onFocus: () => void }) {
+  const image = mediaOf(node.outputs)
+  const usage = node.usage as { total_tokens?: number; prompt_tokens?: number; completion_tokens?: number; cost?: number | null }
+  return (
+    <div className="run-node" data-node={node.node_id} data-status={node.status}>
+      <div className="run-node-head">
+        <button onClick={onFocus} title="Show on the canvas">
+          {label}
+        </button>
+        <span className={`run-badge ${node.status}`}>{STATUS_TEXT[node.status]}</span>
+      </div>
+      <dl>
+        {node.started_at && (
+          <>
+            <dt>Started</dt>
+            <dd>
+              {when(node.started_at)}
+              {node.duration_ms !== null ? ` · ${formatDuration(node.duration_ms)}` : ''}
+            </dd>
+          </>
+        )}
+        {Object.entries(node.inputs).map(([name, value]) => (
+          <InputValue key={name} name={name} value={value} />
+        ))}
+        {usage.total_tokens !== undefined && (
+          <>
+            <dt>Tokens</dt>
+            <dd>
+              {usage.prompt_tokens ?? 0} in · {usage.completion_tokens ?? 0} out
+              {typeof usage.cost === 'number' ? ` · $${usage.cost.toFixed(4)}` : ''}
+            </dd>
+          </>
+        )}
+      </dl>
+      {node.error && (
+        <p className="error" title={node.error_detail}>
+          {node.error}
+        </p>
+      )}
+      {Object.keys(node.outputs).length > 0 && <span className="muted small">Output</span>}
+      {image ? <img src={mediaUrl(image)} alt={`Output of ${label}`} /> : Object.values(node.outputs).map((v, i) => <pre key={i}>{show(v)}</pre>)}
+    </div>
+  )
+}
+
+function InputValue({ name, value }: { name: string; value: unknown }) {
+  const items = Array.isArray(value) ? value : [value]
+  const media = items.map((item) => (item && typeof item === 'object' ? mediaOf({ item }) : null))
+  if (value === '' || value === null || (Array.isArray(value) && value.length === 0)) return null
+  return (
+    <>
+      <dt>{name.replace(/_/g, ' ')}</dt>
+      <dd>
+        {media.every((m) => m) ? (
+          <span className="thumbs">
+            {media.map((m, i) => (
+              <img key={i} src={mediaUrl(m!, 128)} alt={`${name} ${i + 1}`} />
+            ))}
+          </span>
+        ) : (
+          <span className="muted">{show(value).slice(0, 200)}</span>
+        )}
+      </dd>
+    </>
+  )
+}
+
+export function ViewingBanner() {
+  const store = useRunStore()
+  useRunsVersion()
+  const pinned = store.pinned
+  if (!pinned) return null
+  return (
+    <div className="viewing-banner" role="status">
+      Showing the run of {pinned.startedAt ? when(pinned.startedAt) : 'earlier'} on the canvas
+      <button className="small" onClick={() => store.pin(null)}>
+        Back to live
+      </button>
+    </div>
+  )
+}

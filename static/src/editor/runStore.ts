@@ -1,0 +1,199 @@
+// The runs of the open workflow, shared by the canvas, the toolbar and the history panel.
+// Socket events are queued and folded in once per animation frame, so a burst of tokens or of
+// finished nodes costs one render of the nodes it touched. Each node reads only its own view.
+
+import { createContext, useContext, useSyncExternalStore } from 'react'
+
+import { api, type Page } from '../api'
+import { ACTIVE, applyEvent, fromDetail, parseEvent, summaryOf, type NodeView, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
+
+const PAGE_SIZE = 20
+
+export class RunStore {
+  /** The newest run this client knows of: what the canvas shows while live. */
+  live: RunView | null = null
+  /** A past run shown on the canvas instead of the live one ("view this run"). */
+  pinned: RunView | null = null
+  /** Node views of earlier runs, for nodes the newest run did not include. */
+  private earlier: Record<string, NodeView> = {}
+  /** The history list, newest first, and where its next page starts. */
+  history: RunSummary[] = []
+  cursor: string | null = null
+  historyLoaded = false
+  /** Bumped on every change of `history`, `live` or `pinned` (for whole-list subscribers). */
+  version = 0
+
+  private queue: RunEvent[] = []
+  private frame = 0
+  private listeners = new Set<() => void>()
+  private reloading = new Set<string>()
+  private closed = false
+
+  constructor(readonly workflowId: string) {}
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  private changed(): void {
+    this.version++
+    for (const listener of this.listeners) listener()
+  }
+
+  /** What node `id` shows now. */
+  nodeView(id: string): NodeView | undefined {
+    if (this.pinned) return this.pinned.nodes[id]
+    return this.live?.nodes[id] ?? this.earlier[id]
+  }
+
+  /** A text frame of the socket. */
+  receive(data: string): void {
+    const event = parseEvent(data)
+    if (!event || this.closed) return
+    this.queue.push(event)
+    if (!this.frame) this.frame = requestAnimationFrame(this.flush)
+  }
+
+  flush = (): void => {
+    this.frame = 0
+    const events = this.queue
+    this.queue = []
+    if (!events.length) return
+    for (const event of events) this.apply(event)
+    this.changed()
+  }
+
+  private apply(event: RunEvent): void {
+    const current = this.live && this.live.id === event.run_id ? this.live : null
+    if (!current && event.type !== 'run_started') {
+      // A run this client did not see start (or an older one): read it.
+      if (this.live?.id !== event.run_id) void this.reload(event.run_id)
+      return
+    }
+    const applied = applyEvent(current, event)
+    if (!applied) return
+    if (applied.run !== current) {
+      if (!current && this.live) this.retire(this.live)
+      this.live = applied.run
+      this.touchHistory(applied.run)
+    }
+    if (applied.gap) void this.reload(event.run_id)
+  }
+
+  /** Keep the finished run's nodes for the nodes a new run does not touch. */
+  private retire(run: RunView): void {
+    this.earlier = { ...this.earlier, ...run.nodes }
+  }
+
+  private touchHistory(run: RunView): void {
+    const index = this.history.findIndex((r) => r.id === run.id)
+    const summary = summaryOf(run, this.history[index], this.workflowId)
+    if (index >= 0) this.history = this.history.map((r, i) => (i === index ? summary : r))
+    else {
+      this.history = [summary, ...this.history]
+      // The event does not say who started the run: the list's first page does.
+      void this.refreshList()
+    }
+  }
+
+  /** Re-read a run (after a gap, a reconnect, or an event of a run never seen start). */
+  async reload(runId: string): Promise<void> {
+    if (this.reloading.has(runId)) return
+    this.reloading.add(runId)
+    try {
+      const detail = await api<RunDetail>('GET', `/api/runs/${runId}`)
+      if (this.closed) return
+      const view = fromDetail(detail)
+      if (!this.live || this.live.id === runId || (this.live.startedAt ?? '') <= (view.startedAt ?? '')) {
+        if (this.live && this.live.id !== runId) this.retire(this.live)
+        this.live = view
+      }
+      this.mergeSummaries([detail])
+      this.changed()
+    } catch {
+      // The next event or reconnect tries again; the run may also have been deleted.
+    } finally {
+      this.reloading.delete(runId)
+    }
+  }
+
+  /** First load, and after every reconnect: the newest page, and the newest run read again
+   * (a reconnect may have missed any of its events). */
+  async refreshHead(): Promise<void> {
+    const newest = await this.refreshList()
+    if (newest && (!this.live || this.live.id !== newest.id || ACTIVE.has(this.live.status))) await this.reload(newest.id)
+  }
+
+  /** The first page of the history merged in; answers its newest run. */
+  private async refreshList(): Promise<RunSummary | undefined> {
+    try {
+      const page = await api<Page<RunSummary>>('GET', `/api/workflows/${this.workflowId}/runs?limit=${PAGE_SIZE}`)
+      if (this.closed) return undefined
+      if (!this.historyLoaded) this.cursor = page.next_cursor
+      this.historyLoaded = true
+      this.mergeSummaries(page.items)
+      this.changed()
+      return page.items[0]
+    } catch {
+      // Shown as an empty list; the next reconnect retries.
+      return undefined
+    }
+  }
+
+  async loadMore(): Promise<void> {
+    if (!this.cursor) return
+    const cursor = this.cursor
+    this.cursor = null
+    try {
+      const page = await api<Page<RunSummary>>('GET', `/api/workflows/${this.workflowId}/runs?limit=${PAGE_SIZE}&cursor=${encodeURIComponent(cursor)}`)
+      this.cursor = page.next_cursor
+      this.mergeSummaries(page.items)
+    } catch {
+      this.cursor = cursor
+    }
+    this.changed()
+  }
+
+  private mergeSummaries(items: RunSummary[]): void {
+    const byId = new Map(this.history.map((r) => [r.id, r]))
+    for (const item of items) {
+      const old = byId.get(item.id)
+      // A live view is newer than a page read while the run went on.
+      const live = this.live?.id === item.id && !ACTIVE.has(this.live.status) && ACTIVE.has(item.status)
+      byId.set(item.id, live && old ? { ...item, status: old.status, duration_ms: old.duration_ms } : { ...(old ?? {}), ...item })
+    }
+    this.history = [...byId.values()].sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0))
+  }
+
+  pin(detail: RunDetail | null): void {
+    this.pinned = detail ? fromDetail(detail) : null
+    this.changed()
+  }
+
+  close(): void {
+    this.closed = true
+    cancelAnimationFrame(this.frame)
+    this.listeners.clear()
+  }
+}
+
+export const RunsContext = createContext<RunStore | null>(null)
+
+export function useRunStore(): RunStore {
+  const store = useContext(RunsContext)
+  if (!store) throw new Error('useRunStore outside the editor')
+  return store
+}
+
+/** One node's view of the shown run; re-renders only when that view changes. */
+export function useNodeRun(id: string): NodeView | undefined {
+  const store = useRunStore()
+  return useSyncExternalStore(store.subscribe, () => store.nodeView(id))
+}
+
+/** Re-renders on every change of the store (toolbar, history). */
+export function useRunsVersion(): number {
+  const store = useRunStore()
+  return useSyncExternalStore(store.subscribe, () => store.version)
+}

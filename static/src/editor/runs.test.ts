@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest'
+
+import { applyEvent, fromDetail, parseEvent, type RunDetail, type RunEvent, type RunView } from './runs'
+
+const AT = '2026-12-01T10:00:00Z'
+const started: RunEvent = { type: 'run_started', run_id: 'r1', seq: 1, workflow_id: 'w', scope: 'full', trigger: 'editor', node_ids: ['a', 'b'], at: AT }
+const nodeStarted = (seq: number, node_id = 'a'): RunEvent => ({ type: 'node_started', run_id: 'r1', seq, node_id, node_type: 'llm', attempt: 1, at: AT })
+const progress = (seq: number, delta: string): RunEvent => ({ type: 'node_progress', run_id: 'r1', seq, node_id: 'a', delta })
+const finished = (seq: number, status: 'success' | 'failed' = 'success'): RunEvent => ({
+  type: 'node_finished',
+  run_id: 'r1',
+  seq,
+  node_id: 'a',
+  node_type: 'llm',
+  status,
+  outputs: status === 'success' ? { output: 'Hello world' } : {},
+  error: status === 'failed' ? 'The model refused' : '',
+  error_detail: '',
+  duration_ms: 1200,
+  at: AT,
+})
+
+function fold(events: RunEvent[], from: RunView | null = null): { run: RunView | null; gaps: number } {
+  let run = from
+  let gaps = 0
+  for (const event of events) {
+    const applied = applyEvent(run, event)
+    if (!applied) continue
+    run = applied.run
+    if (applied.gap) gaps++
+  }
+  return { run, gaps }
+}
+
+describe('applyEvent', () => {
+  it('starts a run with its nodes pending, then streams and finishes a node', () => {
+    const { run, gaps } = fold([started, nodeStarted(2), progress(3, 'Hel'), progress(4, 'lo')])
+    expect(gaps).toBe(0)
+    expect(run?.nodes.a).toMatchObject({ status: 'running', text: 'Hello' })
+    expect(run?.nodes.b?.status).toBe('pending')
+    const done = fold([finished(5)], run).run
+    expect(done?.nodes.a).toMatchObject({ status: 'success', outputs: { output: 'Hello world' }, durationMs: 1200 })
+  })
+
+  it('ignores a repeated or older seq', () => {
+    const { run } = fold([started, nodeStarted(2), progress(3, 'a'), progress(3, 'a'), progress(2, 'x')])
+    expect(run?.nodes.a?.text).toBe('a')
+    expect(run?.seq).toBe(3)
+  })
+
+  it('reports a gap and still applies the later event', () => {
+    const { run, gaps } = fold([started, nodeStarted(2), finished(5, 'failed')])
+    expect(gaps).toBe(1)
+    expect(run?.nodes.a).toMatchObject({ status: 'failed', error: 'The model refused' })
+  })
+
+  it('answers null for an event of a run it never saw start', () => {
+    expect(applyEvent(null, nodeStarted(4))).toBeNull()
+  })
+
+  it('takes the first event after a REST read as the count, and drops deltas of nodes not running', () => {
+    const detail: RunDetail = {
+      id: 'r1', workflow_id: 'w', status: 'running', scope: 'full', trigger: 'api', actor: null, node_ids: ['a', 'b'], error: '',
+      created_at: AT, started_at: AT, finished_at: null, duration_ms: null, inputs: {},
+      nodes: [{ node_id: 'a', node_type: 'llm', status: 'success', attempt: 1, inputs: {}, outputs: { output: 'done' }, error: '', error_detail: '', usage: {}, started_at: AT, finished_at: AT, duration_ms: 5 }],
+    }
+    const read = fromDetail(detail)
+    expect(read.seq).toBeNull()
+    expect(read.nodes.b?.status).toBe('pending')
+    const { run, gaps } = fold([progress(9, 'late'), nodeStarted(10, 'b')], read)
+    expect(gaps).toBe(0)
+    expect(run?.nodes.a).toMatchObject({ status: 'success', text: '' })
+    expect(run?.nodes.b?.status).toBe('running')
+  })
+
+  it('finishes the run with its status and duration', () => {
+    const end: RunEvent = { type: 'run_finished', run_id: 'r1', seq: 2, status: 'partial', error: '', duration_ms: 90, at: AT }
+    expect(fold([started, end]).run).toMatchObject({ status: 'partial', durationMs: 90 })
+  })
+})
+
+describe('parseEvent', () => {
+  it('reads run events and refuses anything else', () => {
+    expect(parseEvent(JSON.stringify(started))?.type).toBe('run_started')
+    expect(parseEvent('{"type":"hello","run_id":"r","seq":1}')).toBeNull()
+    expect(parseEvent('{"type":"node_started","seq":1}')).toBeNull()
+    expect(parseEvent('not json')).toBeNull()
+  })
+})
