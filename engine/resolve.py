@@ -4,7 +4,6 @@ derived from them (node type, spec version, parameters, resolved inputs)."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,9 +12,7 @@ import msgspec
 from engine.graph import Adjacency, Node
 from engine.nodes.base import NodeFailed
 from engine.spec import NodeSpec, PortSpec, PortType
-
-_NUMBER = re.compile(r"\s*-?\d{1,15}(?:\.\d{1,15})?\s*")
-_PERCENT = re.compile(r"\s*\d{1,15}(?:\.\d{1,15})?\s*%\s*")
+from engine.values import parse_number_text
 
 
 def effective_params(node: Node, spec: NodeSpec, run_inputs: Mapping[str, str]) -> dict[str, Any]:
@@ -33,11 +30,10 @@ def _number(port: PortSpec, node_id: str, value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
-        if port.allow_percent and _PERCENT.fullmatch(value):
-            return value.strip()
-        if _NUMBER.fullmatch(value):
-            number = float(value)
-            return int(number) if number.is_integer() else number
+        parsed = parse_number_text(value, allow_percent=port.allow_percent)
+        if parsed is not None:
+            number, percent = parsed
+            return value.strip() if percent else number
     shown = repr(value[:80]) if isinstance(value, str) else type(value).__name__
     hint = ' or a percentage such as "50%"' if port.allow_percent else ""
     raise NodeFailed(

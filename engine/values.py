@@ -15,8 +15,7 @@ from engine.spec import MAX_LABEL_LENGTH, MAX_TEXT_LENGTH, ParamKind, ParamSpec,
 INVALID = "invalid_parameter"
 OUT_OF_RANGE = "parameter_out_of_range"
 
-_PERCENT = re.compile(r"\s*(\d{1,15}(?:\.\d{1,15})?)\s*%\s*")
-_NUMERIC = re.compile(r"\s*-?\d{1,15}(?:\.\d{1,15})?\s*")
+_NUMBER_TEXT = re.compile(r"\s*(-?[0-9]{1,15}(?:\.[0-9]{1,15})?)\s*(%?)\s*")
 
 Finding = tuple[str, str]
 
@@ -40,6 +39,23 @@ def describe(value: object) -> str:
 
 # Yjs stores numbers as doubles: integers beyond this lose precision (and crash the CRDT binding).
 MAX_SAFE_INTEGER = 2**53
+
+
+def parse_number_text(value: str, *, allow_percent: bool) -> tuple[int | float, bool] | None:
+    """Text that stands for a number: `(number, is_percent)`, or None when it is not one.
+
+    "12.5", " 7 " and "-3" are numbers; with `allow_percent`, "50%" and "50 %" are percentages
+    (never negative). No exponents, no thousands separators, at most 15 digits either side of
+    the point. Validation and run time both read numbers typed as text through this, so they
+    never disagree about what a value means."""
+    match = _NUMBER_TEXT.fullmatch(value)
+    if match is None:
+        return None
+    number = float(match.group(1))
+    percent = bool(match.group(2))
+    if percent and (not allow_percent or number < 0):
+        return None
+    return (int(number) if number.is_integer() else number), percent
 
 
 def is_number(value: object) -> TypeGuard[int | float]:
@@ -111,22 +127,24 @@ def check_input_value(spec: PortSpec, value: object) -> Finding | None:
         return _check_string(value, spec.max_length, None)
     if is_number(value):
         return _check_range(value, spec.minimum, spec.maximum)
-    if spec.allow_percent and isinstance(value, str):
+    if isinstance(value, str):  # text is read the way a run reads it (engine/resolve.py)
         return _check_number_text(spec, value)
     expected = 'a number or a percentage such as "50%"' if spec.allow_percent else "a number"
     return INVALID, f"must be {expected}, not {describe(value)}."
 
 
 def _check_number_text(spec: PortSpec, value: str) -> Finding | None:
-    percent = _PERCENT.fullmatch(value)
-    if percent is not None:
-        share = float(percent.group(1))
-        if share > 100:
+    parsed = parse_number_text(value, allow_percent=spec.allow_percent)
+    if parsed is None:
+        if spec.allow_percent:
+            return INVALID, f'is {value!r}; type a number or a percentage such as "50%".'
+        return INVALID, f"is {value!r}; type a number such as 12.5."
+    number, percent = parsed
+    if percent:
+        if number > 100:
             return OUT_OF_RANGE, f"is {value.strip()}; a percentage must be between 0% and 100%."
         return None
-    if _NUMERIC.fullmatch(value) is not None:
-        return _check_range(float(value), spec.minimum, spec.maximum)
-    return INVALID, f'is {value!r}; type a number or a percentage such as "50%".'
+    return _check_range(number, spec.minimum, spec.maximum)
 
 
 def is_blank(value: Any) -> bool:

@@ -1,7 +1,10 @@
 """Settings read from environment variables only, validated once at start.
 
-A missing or malformed value raises `SettingsError` whose message is one line naming the
-variable and what it expects; the entry points print that line and exit.
+Each setting is declared once: a field of `Settings` annotated with its variable (`env`, with a
+parser for values that need one) or its variable and bounds (`bounded`). `load_settings` reads
+every variable, then converts them in one `msgspec.convert` call. A missing or malformed value
+raises `SettingsError` whose message is one line naming the variable and what it expects; the
+entry points print that line and exit.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, get_type_hints
 from urllib.parse import urlsplit
 
 import msgspec
@@ -23,96 +26,15 @@ class SettingsError(Exception):
     """A setting is missing or malformed; `str(err)` is the one-line explanation."""
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything the web and worker processes need to know about their environment."""
-
-    database_url: str
-    redis_url: str
-    secret_key: str
-    redis_namespace: str = "galaxy"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    public_url: str = ""
-    static_dir: Path = PROJECT_ROOT / "static" / "dist"
-    media_dir: Path = PROJECT_ROOT / ".galaxy" / "media"
-    sentry_dsn: str = ""
-    environment: str = "development"
-    log_level: str = "INFO"
-    log_json: bool = True
-    session_max_age: int = 14 * 24 * 3600
-    secure_cookies: bool = False
-    max_request_bytes: int = 2 * 1024 * 1024
-    max_import_bytes: int = 1024 * 1024
-    max_nodes: int = 500
-    max_edges: int = 2000
-    login_limit_per_ip: int = 30
-    login_limit_per_email: int = 10
-    login_limit_window: int = 300
-    signup_limit_per_ip: int = 20
-    db_pool_max: int = 10
-    extra_nodes: str = ""
-    max_active_runs: int = 10
-    run_start_limit: int = 60
-    node_timeout: int = 600
-    node_max_attempts: int = 3
-    run_lease_seconds: int = 30
-    worker_max_jobs: int = 100
-    worker_poll_delay_ms: int = 50
-    worker_metrics_port: int = 0
-    max_ws_message_bytes: int = 1024 * 1024
-    max_document_bytes: int = 8 * 1024 * 1024
-    max_connections_per_user: int = 20
-    max_connections_per_document: int = 300
-    ws_send_queue: int = 1024
-    ws_send_queue_bytes: int = 16 * 1024 * 1024
-    collab_flush_interval: float = 0.5
-    collab_sweep_interval: float = 5.0
-    collab_stale_after: float = 10.0
-    collab_unload_after: int = 10
-    version_every: int = 600
-    document_processes: int = 1
-    trusted_proxies: str = ""
-    metrics_token: str = ""
-    metrics_host: str = "127.0.0.1"
-    metrics_port: int = 0
-    max_image_bytes: int = 25 * 1024 * 1024
-    max_video_bytes: int = 500 * 1024 * 1024
-    max_image_pixels: int = 89_478_485  # Pillow's own decompression-bomb threshold
-    models: tuple[str, ...] = ()
-    default_model: str = ""
-    llm_base_url: str = ""
-    llm_api_key: str = ""
-    llm_timeout: int = 120
-    llm_max_retries: int = 3
-    llm_retry_delay_ms: int = 1000
-    worker_media_processes: int = 0  # 0: one per CPU but one
-    # Names (never values) of the provider key variables that are set, for GET /api/models.
-    provider_keys: frozenset[str] = frozenset()
+def env(variable: str, parse: Callable[[str], Any] | None = None) -> msgspec.Meta:
+    """A setting read from `variable`, through `parse` (which raises ValueError naming what it
+    expects) or as the raw string."""
+    return msgspec.Meta(extra={"env": variable, "parse": parse})
 
 
-def _int(minimum: int, maximum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        if not re.fullmatch(r"-?\d+", raw.strip()):
-            raise ValueError(f"an integer between {minimum} and {maximum}")
-        value = int(raw)
-        if not minimum <= value <= maximum:
-            raise ValueError(f"an integer between {minimum} and {maximum}")
-        return value
-
-    return parse
-
-
-def _float(minimum: float, maximum: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            value = float("nan")
-        if not minimum <= value <= maximum:
-            raise ValueError(f"a number of seconds between {minimum:g} and {maximum:g}")
-        return value
-
-    return parse
+def bounded(variable: str, minimum: float, maximum: float) -> msgspec.Meta:
+    """A number read from `variable`, between `minimum` and `maximum` inclusive."""
+    return msgspec.Meta(ge=minimum, le=maximum, extra={"env": variable})
 
 
 def _bool(raw: str) -> bool:
@@ -204,69 +126,78 @@ def _metrics_token(raw: str) -> str:
     return raw.strip()
 
 
-# variable → (field, parser); `None` parser means the raw string is kept.
-_VARIABLES: dict[str, tuple[str, Callable[[str], Any] | None]] = {
-    "DATABASE_URL": ("database_url", _url("postgres", "postgresql")),
-    "REDIS_URL": ("redis_url", _url("redis", "rediss", "unix")),
-    "SECRET_KEY": ("secret_key", _secret),
-    "GALAXY_REDIS_NAMESPACE": ("redis_namespace", _namespace),
-    "HOST": ("host", None),
-    "PORT": ("port", _int(1, 65535)),
-    "GALAXY_PUBLIC_URL": ("public_url", _public_url),
-    "GALAXY_STATIC_DIR": ("static_dir", Path),
-    "MEDIA_DIR": ("media_dir", Path),
-    "SENTRY_DSN": ("sentry_dsn", None),
-    "GALAXY_ENV": ("environment", None),
-    "LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
-    "LOG_JSON": ("log_json", _bool),
-    "SESSION_MAX_AGE": ("session_max_age", _int(1, 365 * 24 * 3600)),
-    "SECURE_COOKIES": ("secure_cookies", _bool),
-    "MAX_REQUEST_BYTES": ("max_request_bytes", _int(1024, 1024**3)),
-    "MAX_IMPORT_BYTES": ("max_import_bytes", _int(1024, 64 * 1024**2)),
-    "MAX_NODES": ("max_nodes", _int(1, 100_000)),
-    "MAX_EDGES": ("max_edges", _int(1, 400_000)),
-    "LOGIN_LIMIT_PER_IP": ("login_limit_per_ip", _int(1, 1_000_000)),
-    "LOGIN_LIMIT_PER_EMAIL": ("login_limit_per_email", _int(1, 1_000_000)),
-    "LOGIN_LIMIT_WINDOW": ("login_limit_window", _int(1, 86_400)),
-    "SIGNUP_LIMIT_PER_IP": ("signup_limit_per_ip", _int(1, 1_000_000)),
-    "DB_POOL_MAX": ("db_pool_max", _int(1, 1000)),
-    "GALAXY_EXTRA_NODES": ("extra_nodes", _module_path),
-    "MAX_ACTIVE_RUNS": ("max_active_runs", _int(1, 100_000)),
-    "RUN_START_LIMIT": ("run_start_limit", _int(1, 1_000_000)),
-    "NODE_TIMEOUT": ("node_timeout", _int(1, 7 * 24 * 3600)),
-    "NODE_MAX_ATTEMPTS": ("node_max_attempts", _int(1, 100)),
-    "RUN_LEASE_SECONDS": ("run_lease_seconds", _int(1, 3600)),
-    "WORKER_MAX_JOBS": ("worker_max_jobs", _int(1, 10_000)),
-    "WORKER_POLL_DELAY_MS": ("worker_poll_delay_ms", _int(1, 10_000)),
-    "WORKER_METRICS_PORT": ("worker_metrics_port", _int(0, 65535)),
-    "MAX_WS_MESSAGE_BYTES": ("max_ws_message_bytes", _int(1024, 64 * 1024**2)),
-    "MAX_DOCUMENT_BYTES": ("max_document_bytes", _int(1024, 1024**3)),
-    "MAX_CONNECTIONS_PER_USER": ("max_connections_per_user", _int(1, 100_000)),
-    "MAX_CONNECTIONS_PER_DOCUMENT": ("max_connections_per_document", _int(1, 100_000)),
-    "WS_SEND_QUEUE": ("ws_send_queue", _int(8, 1_000_000)),
-    "WS_SEND_QUEUE_BYTES": ("ws_send_queue_bytes", _int(64 * 1024, 1024**3)),
-    "VERSION_EVERY": ("version_every", _int(10, 7 * 24 * 3600)),
-    "COLLAB_UNLOAD_AFTER": ("collab_unload_after", _int(0, 3600)),
-    "COLLAB_FLUSH_INTERVAL": ("collab_flush_interval", _float(0.01, 60)),
-    "COLLAB_SWEEP_INTERVAL": ("collab_sweep_interval", _float(0.1, 3600)),
-    "COLLAB_STALE_AFTER": ("collab_stale_after", _float(1, 86_400)),
-    "DOCUMENT_PROCESSES": ("document_processes", _int(1, 64)),
-    "TRUSTED_PROXIES": ("trusted_proxies", _networks),
-    "METRICS_TOKEN": ("metrics_token", _metrics_token),
-    "METRICS_HOST": ("metrics_host", None),
-    "METRICS_PORT": ("metrics_port", _int(0, 65535)),
-    "MAX_IMAGE_BYTES": ("max_image_bytes", _int(1024, 1024**3)),
-    "MAX_VIDEO_BYTES": ("max_video_bytes", _int(1024, 64 * 1024**3)),
-    "MAX_IMAGE_PIXELS": ("max_image_pixels", _int(1024, 1_000_000_000)),
-    "GALAXY_MODELS": ("models", _models),
-    "GALAXY_DEFAULT_MODEL": ("default_model", _model),
-    "LLM_BASE_URL": ("llm_base_url", lambda raw: _url("http", "https")(raw).rstrip("/")),
-    "LLM_API_KEY": ("llm_api_key", None),
-    "LLM_TIMEOUT": ("llm_timeout", _int(1, 3600)),
-    "LLM_MAX_RETRIES": ("llm_max_retries", _int(0, 10)),
-    "LLM_RETRY_DELAY_MS": ("llm_retry_delay_ms", _int(1, 60_000)),
-    "WORKER_MEDIA_PROCESSES": ("worker_media_processes", _int(0, 256)),
-}
+def _base_url(raw: str) -> str:
+    return _url("http", "https")(raw).rstrip("/")
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the web and worker processes need to know about their environment."""
+
+    database_url: Annotated[str, env("DATABASE_URL", _url("postgres", "postgresql"))]
+    redis_url: Annotated[str, env("REDIS_URL", _url("redis", "rediss", "unix"))]
+    secret_key: Annotated[str, env("SECRET_KEY", _secret)]
+    redis_namespace: Annotated[str, env("GALAXY_REDIS_NAMESPACE", _namespace)] = "galaxy"
+    host: Annotated[str, env("HOST")] = "127.0.0.1"
+    port: Annotated[int, bounded("PORT", 1, 65535)] = 8000
+    public_url: Annotated[str, env("GALAXY_PUBLIC_URL", _public_url)] = ""
+    static_dir: Annotated[Path, env("GALAXY_STATIC_DIR", Path)] = PROJECT_ROOT / "static" / "dist"
+    media_dir: Annotated[Path, env("MEDIA_DIR", Path)] = PROJECT_ROOT / ".galaxy" / "media"
+    sentry_dsn: Annotated[str, env("SENTRY_DSN")] = ""
+    environment: Annotated[str, env("GALAXY_ENV")] = "development"
+    log_level: Annotated[str, env("LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"))] = "INFO"
+    log_json: Annotated[bool, env("LOG_JSON", _bool)] = True
+    session_max_age: Annotated[int, bounded("SESSION_MAX_AGE", 1, 365 * 24 * 3600)] = 14 * 24 * 3600
+    secure_cookies: Annotated[bool, env("SECURE_COOKIES", _bool)] = False
+    max_request_bytes: Annotated[int, bounded("MAX_REQUEST_BYTES", 1024, 1024**3)] = 2 * 1024 * 1024
+    max_import_bytes: Annotated[int, bounded("MAX_IMPORT_BYTES", 1024, 64 * 1024**2)] = 1024 * 1024
+    max_nodes: Annotated[int, bounded("MAX_NODES", 1, 100_000)] = 500
+    max_edges: Annotated[int, bounded("MAX_EDGES", 1, 400_000)] = 2000
+    login_limit_per_ip: Annotated[int, bounded("LOGIN_LIMIT_PER_IP", 1, 1_000_000)] = 30
+    login_limit_per_email: Annotated[int, bounded("LOGIN_LIMIT_PER_EMAIL", 1, 1_000_000)] = 10
+    login_limit_window: Annotated[int, bounded("LOGIN_LIMIT_WINDOW", 1, 86_400)] = 300
+    signup_limit_per_ip: Annotated[int, bounded("SIGNUP_LIMIT_PER_IP", 1, 1_000_000)] = 20
+    db_pool_max: Annotated[int, bounded("DB_POOL_MAX", 1, 1000)] = 10
+    extra_nodes: Annotated[str, env("GALAXY_EXTRA_NODES", _module_path)] = ""
+    max_active_runs: Annotated[int, bounded("MAX_ACTIVE_RUNS", 1, 100_000)] = 10
+    run_start_limit: Annotated[int, bounded("RUN_START_LIMIT", 1, 1_000_000)] = 60
+    node_timeout: Annotated[int, bounded("NODE_TIMEOUT", 1, 7 * 24 * 3600)] = 600
+    node_max_attempts: Annotated[int, bounded("NODE_MAX_ATTEMPTS", 1, 100)] = 3
+    run_lease_seconds: Annotated[int, bounded("RUN_LEASE_SECONDS", 1, 3600)] = 30
+    worker_max_jobs: Annotated[int, bounded("WORKER_MAX_JOBS", 1, 10_000)] = 100
+    worker_poll_delay_ms: Annotated[int, bounded("WORKER_POLL_DELAY_MS", 1, 10_000)] = 50
+    worker_metrics_port: Annotated[int, bounded("WORKER_METRICS_PORT", 0, 65535)] = 0
+    max_ws_message_bytes: Annotated[int, bounded("MAX_WS_MESSAGE_BYTES", 1024, 64 * 1024**2)] = 1024 * 1024
+    max_document_bytes: Annotated[int, bounded("MAX_DOCUMENT_BYTES", 1024, 1024**3)] = 8 * 1024 * 1024
+    max_connections_per_user: Annotated[int, bounded("MAX_CONNECTIONS_PER_USER", 1, 100_000)] = 20
+    max_connections_per_document: Annotated[int, bounded("MAX_CONNECTIONS_PER_DOCUMENT", 1, 100_000)] = 300
+    ws_send_queue: Annotated[int, bounded("WS_SEND_QUEUE", 8, 1_000_000)] = 1024
+    ws_send_queue_bytes: Annotated[int, bounded("WS_SEND_QUEUE_BYTES", 64 * 1024, 1024**3)] = 16 * 1024 * 1024
+    collab_flush_interval: Annotated[float, bounded("COLLAB_FLUSH_INTERVAL", 0.01, 60)] = 0.5
+    collab_sweep_interval: Annotated[float, bounded("COLLAB_SWEEP_INTERVAL", 0.1, 3600)] = 5.0
+    collab_stale_after: Annotated[float, bounded("COLLAB_STALE_AFTER", 1, 86_400)] = 10.0
+    collab_unload_after: Annotated[int, bounded("COLLAB_UNLOAD_AFTER", 0, 3600)] = 10
+    version_every: Annotated[int, bounded("VERSION_EVERY", 10, 7 * 24 * 3600)] = 600
+    document_processes: Annotated[int, bounded("DOCUMENT_PROCESSES", 1, 64)] = 1
+    trusted_proxies: Annotated[str, env("TRUSTED_PROXIES", _networks)] = ""
+    metrics_token: Annotated[str, env("METRICS_TOKEN", _metrics_token)] = ""
+    metrics_host: Annotated[str, env("METRICS_HOST")] = "127.0.0.1"
+    metrics_port: Annotated[int, bounded("METRICS_PORT", 0, 65535)] = 0
+    max_image_bytes: Annotated[int, bounded("MAX_IMAGE_BYTES", 1024, 1024**3)] = 25 * 1024 * 1024
+    max_video_bytes: Annotated[int, bounded("MAX_VIDEO_BYTES", 1024, 64 * 1024**3)] = 500 * 1024 * 1024
+    # Pillow's own decompression-bomb threshold by default.
+    max_image_pixels: Annotated[int, bounded("MAX_IMAGE_PIXELS", 1024, 1_000_000_000)] = 89_478_485
+    models: Annotated[tuple[str, ...], env("GALAXY_MODELS", _models)] = ()
+    default_model: Annotated[str, env("GALAXY_DEFAULT_MODEL", _model)] = ""
+    llm_base_url: Annotated[str, env("LLM_BASE_URL", _base_url)] = ""
+    llm_api_key: Annotated[str, env("LLM_API_KEY")] = ""
+    llm_timeout: Annotated[int, bounded("LLM_TIMEOUT", 1, 3600)] = 120
+    llm_max_retries: Annotated[int, bounded("LLM_MAX_RETRIES", 0, 10)] = 3
+    llm_retry_delay_ms: Annotated[int, bounded("LLM_RETRY_DELAY_MS", 1, 60_000)] = 1000
+    worker_media_processes: Annotated[int, bounded("WORKER_MEDIA_PROCESSES", 0, 256)] = 0  # 0: one per CPU but one
+    # Names (never values) of the provider key variables that are set, for GET /api/models.
+    provider_keys: frozenset[str] = frozenset()
+
+
 # Provider credentials litellm reads itself; settings only note which ones are present.
 PROVIDER_KEY_VARIABLES = (
     "OPENAI_API_KEY",
@@ -278,7 +209,28 @@ PROVIDER_KEY_VARIABLES = (
     "DEEPSEEK_API_KEY",
     "OLLAMA_API_BASE",
 )
-_REQUIRED = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")
+_REQUIRED = ("database_url", "redis_url", "secret_key")
+
+
+class _Field(msgspec.Struct, frozen=True):
+    name: str
+    variable: str
+    type: Any
+    meta: msgspec.Meta
+
+
+def _fields() -> list[_Field]:
+    hints = get_type_hints(Settings, include_extras=True)
+    fields = []
+    for name, hint in hints.items():
+        metas = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, msgspec.Meta)]
+        if metas and metas[0].extra and "env" in metas[0].extra:
+            fields.append(_Field(name, metas[0].extra["env"], hint.__origin__, metas[0]))
+    return fields
+
+
+FIELDS = _fields()
+_BY_NAME = {field.name: field for field in FIELDS}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -286,28 +238,52 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 
     Keyword overrides win over the environment; tests use them to build variants.
     """
-    env = os.environ if environ is None else environ
+    source = os.environ if environ is None else environ
     values: dict[str, Any] = {}
-    for variable, (field, parse) in _VARIABLES.items():
-        raw = env.get(variable)
+    for field in FIELDS:
+        raw = source.get(field.variable)
         if raw is None or raw.strip() == "":
             continue
+        parse = field.meta.extra.get("parse") if field.meta.extra else None
         try:
-            values[field] = parse(raw) if parse else raw
+            values[field.name] = parse(raw) if parse else (raw.strip() if field.type in (int, float) else raw)
         except ValueError as err:
-            raise SettingsError(f"{variable} is invalid: expected {err}.") from None
-    values["provider_keys"] = frozenset(v for v in PROVIDER_KEY_VARIABLES if env.get(v, "").strip())
+            raise SettingsError(f"{field.variable} is invalid: expected {err}.") from None
+    values["provider_keys"] = frozenset(v for v in PROVIDER_KEY_VARIABLES if source.get(v, "").strip())
     values.update(overrides)
-    for variable in _REQUIRED:
-        field = _VARIABLES[variable][0]
-        if not values.get(field):
+    for name in _REQUIRED:
+        if not values.get(name):
+            variable = _BY_NAME[name].variable
             raise SettingsError(f"{variable} is not set: expected {_describe(variable)}.")
-    settings = Settings(**values)
+    try:
+        settings = msgspec.convert(values, Settings, strict=False, dec_hook=_decode)
+    except msgspec.ValidationError as err:
+        raise SettingsError(_explain(err)) from None
     if settings.extra_nodes:
         _check_extra_nodes(settings.extra_nodes)
     if settings.public_url.startswith("https://") and "secure_cookies" not in values:
         settings = msgspec.structs.replace(settings, secure_cookies=True)
     return settings
+
+
+def _decode(kind: type, value: Any) -> Any:
+    if kind is Path:
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+def _explain(err: msgspec.ValidationError) -> str:
+    """One line naming the variable of the field msgspec refused, and what it expects."""
+    match = re.search(r"\$\.(\w+)", str(err))
+    field = _BY_NAME.get(match.group(1)) if match else None
+    if field is None:
+        return f"A setting is invalid: {err}."
+    low, high = field.meta.ge, field.meta.le
+    if field.type is int:
+        return f"{field.variable} is invalid: expected an integer between {low} and {high}."
+    if field.type is float:
+        return f"{field.variable} is invalid: expected a number of seconds between {low:g} and {high:g}."
+    return f"{field.variable} is invalid: {err}."
 
 
 def _check_extra_nodes(module: str) -> None:
@@ -326,18 +302,18 @@ def _check_extra_nodes(module: str) -> None:
 
 def to_environment(settings: Settings) -> dict[str, str]:
     """The environment variables that `load_settings` reads back as `settings`."""
-    env = {}
-    for variable, (field, _) in _VARIABLES.items():
-        value = getattr(settings, field)
+    variables = {}
+    for field in FIELDS:
+        value = getattr(settings, field.name)
         if isinstance(value, bool):
-            env[variable] = "true" if value else "false"
+            variables[field.variable] = "true" if value else "false"
         elif isinstance(value, tuple):
-            env[variable] = ",".join(value)
+            variables[field.variable] = ",".join(value)
         elif isinstance(value, float) and value.is_integer():
-            env[variable] = str(int(value))
+            variables[field.variable] = str(int(value))
         else:
-            env[variable] = str(value)
-    return env
+            variables[field.variable] = str(value)
+    return variables
 
 
 def _describe(variable: str) -> str:

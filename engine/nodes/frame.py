@@ -15,6 +15,7 @@ from typing import Any
 from engine.nodes.base import NodeContext, NodeFailed, NodeType, Outputs
 from engine.nodes.imaging import input_info, save_image
 from engine.spec import NodeSpec, PortSpec, PortType
+from engine.values import parse_number_text
 
 SPEC = NodeSpec(
     type="extract_frame",
@@ -53,12 +54,15 @@ def parse_timestamp(ctx: NodeContext) -> tuple[float, bool]:
     raw: Any = ctx.inputs.get("timestamp")
     if raw is None or raw == "":
         return 0.0, False
-    percent = isinstance(raw, str) and raw.strip().endswith("%")
-    try:
-        value = float(raw.strip().rstrip("%")) if isinstance(raw, str) else float(raw)
-    except ValueError:
-        value = math.nan
-    if isinstance(raw, bool) or not math.isfinite(value) or value < 0 or (percent and value > 100):
+    parsed = parse_number_text(raw, allow_percent=True) if isinstance(raw, str) else (raw, False)
+    value, percent = parsed if parsed is not None else (math.nan, False)
+    if (
+        isinstance(raw, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (percent and value > 100)
+    ):
         raise NodeFailed(
             f"Timestamp of node {ctx.node_id} is {raw!r}; give seconds from the start (such as 12.5) or a share of "
             'the video from 0% to 100% (such as "50%").'

@@ -211,7 +211,7 @@ def test_unknown_parameter() -> None:
         ("llm", "model", 4),
         ("llm", "system_prompt", ["a"]),
         ("upload_image", "media_id", None),
-        ("crop_image", "x_percent", "10"),
+        ("crop_image", "x_percent", "ten"),
         ("crop_image", "x_percent", False),
         ("extract_frame", "timestamp", "half"),
         ("extract_frame", "timestamp", "50 %%"),
