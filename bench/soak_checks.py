@@ -64,6 +64,14 @@ async def converge(slots: list[Slot], stats: Stats, patience: float = 60.0) -> d
         for workflow_id, group in clients.items()
     }
     diverged = [workflow_id for workflow_id, found in digests.items() if len(found) > 1]
+    # Presence: every client should see the cursor of every other client of its workflow.
+    unseen = [
+        {"workflow": workflow_id, "viewer": c.writer, "viewer_url": c.url.split("/ws/")[0], "unseen": other.writer,
+         "unseen_url": other.url.split("/ws/")[0], "viewer_joined_s": round(c.joined_at - stats.start, 1),
+         "unseen_joined_s": round(other.joined_at - stats.start, 1), "unseen_cursor_moves": other.clock}
+        for workflow_id, group in clients.items() for c in group for other in group
+        if other is not c and other.doc.client_id not in c.awareness
+    ]  # fmt: skip
     return {
         "workflows": len(clients),
         "clients": sum(len(group) for group in clients.values()),
@@ -73,6 +81,9 @@ async def converge(slots: list[Slot], stats: Stats, patience: float = 60.0) -> d
         "missing_by_workflow": {w: n for w, n in missing.items() if n},
         "diverged_workflows": len(diverged),
         "diverged": diverged,
+        "presence_pairs": sum(len(group) * (len(group) - 1) for group in clients.values()),
+        "presence_missing": len(unseen),
+        "presence_unseen": unseen[:50],
         "digests": {w: next(iter(found)) for w, found in digests.items() if len(found) == 1},
     }
 
@@ -94,6 +105,7 @@ async def stored_keys(
     """Read every document from Postgres until it holds every key written to it (or `patience` seconds)."""
     connection = await asyncpg.connect(database_url)
     began = time.monotonic()
+    polls = []
     try:
         while True:
             missing: dict[str, list[str]] = {}
@@ -107,6 +119,8 @@ async def stored_keys(
                     missing[workflow_id] = sorted(lost)
                 if workflow_id in digests and content_digest(doc) != digests[workflow_id]:
                     different.append(workflow_id)
+            polls.append({"done_s": round(time.monotonic() - began, 2), "missing": sum(map(len, missing.values())),
+                          "differs_from_clients": len(different)})  # fmt: skip
             if (not missing and not different) or time.monotonic() - began > patience:
                 break
             await asyncio.sleep(1)
@@ -118,6 +132,7 @@ async def stored_keys(
         "missing_examples": {w: keys[:20] for w, keys in list(missing.items())[:10]},
         "differs_from_clients": different,
         "seconds_until_complete": round(time.monotonic() - began, 2),
+        "polls": polls,
         "documents_bytes": size,
     }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import statistics
 import time
@@ -38,6 +39,13 @@ def percentile(values: list[float], p: int) -> float | None:
     return round(statistics.quantiles(values, n=100, method="inclusive")[p - 1], 2)
 
 
+def fold_tail(per_minute: dict[int, list[float]], minutes: float) -> None:
+    """Count the values of a last partial minute (the load stopping) to the minute before."""
+    last = max(0, math.ceil(minutes) - 1)
+    for minute in [m for m in per_minute if m > last]:
+        per_minute[last].extend(per_minute.pop(minute))
+
+
 @dataclass
 class Stats:
     """Everything the load measures; `start` is the epoch second the load began."""
@@ -59,7 +67,9 @@ class Stats:
     def minute(self, at: float) -> int:
         return int((at - self.start) // 60)
 
-    def fanout_per_minute(self) -> list[dict[str, Any]]:
+    def fanout_per_minute(self, minutes: float) -> list[dict[str, Any]]:
+        """Per minute of send time; the last seconds (sent as the load stopped) count to the last minute."""
+        fold_tail(self.fanout, minutes)
         return [
             {
                 "minute": m,
@@ -82,6 +92,7 @@ class SoakClient(YClient):
         self.seq = 0
         self.clock = 0
         self.leaving = False
+        self.joined_at = 0.0
         self.soak: Map[Any] = self.doc.get(SOAK_MAP, type=Map)
         self._sending: set[asyncio.Task[None]] = set()
         self._soak_subscription = self.soak.observe(self._on_soak)
@@ -208,7 +219,10 @@ class Load:
             if self._tasks:  # joins while the load runs (not the initial connect)
                 self.stats.join_ms.append((time.monotonic() - began) * 1000)
             self.stats.joins += 1
+            client.joined_at = time.time()
             slot.client = client
+            if self._tasks:  # an editor shows its cursor as soon as it has the document
+                await client.move_cursor(self.rng)
             return
 
     async def start(self) -> None:
