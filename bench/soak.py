@@ -240,7 +240,7 @@ async def soak(args: argparse.Namespace, processes: Processes, bases: list[str],
         sampler.take(time.time() - stats.start)
         await load.close_all()
         report["runs"] = await runs_outcome(http[0], stats.runs)
-        report["stored"] = await stored_keys(database_url, stats.written, report["convergence"].pop("digests"))
+        report["stored"] = await stored_keys(database_url, stats, report["convergence"].pop("digests"))
         report["stored"]["documents_memory_mb"] = await asyncio.to_thread(document_memory_mb, database_url)
         await asyncio.sleep(args.unload_wait)
         sampler.take(time.time() - stats.start)

@@ -100,7 +100,7 @@ async def _stored(connection: asyncpg.Connection, workflow_id: str) -> Doc[Any]:
 
 
 async def stored_keys(
-    database_url: str, written: dict[str, set[str]], digests: dict[str, str], patience: float = 30.0
+    database_url: str, stats: Stats, digests: dict[str, str], patience: float = 30.0
 ) -> dict[str, Any]:
     """Read every document from Postgres until it holds every key written to it (or `patience` seconds)."""
     connection = await asyncpg.connect(database_url)
@@ -111,7 +111,7 @@ async def stored_keys(
             missing: dict[str, list[str]] = {}
             different = []
             size = 0
-            for workflow_id, keys in written.items():
+            for workflow_id, keys in stats.written.items():
                 doc = await _stored(connection, workflow_id)
                 size += len(doc.get_update())
                 lost = keys.difference(doc.get(SOAK_MAP, type=Map).keys())
@@ -119,15 +119,18 @@ async def stored_keys(
                     missing[workflow_id] = sorted(lost)
                 if workflow_id in digests and content_digest(doc) != digests[workflow_id]:
                     different.append(workflow_id)
-            polls.append({"done_s": round(time.monotonic() - began, 2), "missing": sum(map(len, missing.values())),
-                          "differs_from_clients": len(different)})  # fmt: skip
+            polls.append({
+                "after_last_edit_s": round(time.time() - stats.last_edit, 2),
+                "missing": sum(map(len, missing.values())),
+                "differs_from_clients": len(different),
+            })  # fmt: skip
             if (not missing and not different) or time.monotonic() - began > patience:
                 break
             await asyncio.sleep(1)
     finally:
         await connection.close()
     return {
-        "written": sum(len(keys) for keys in written.values()),
+        "written": sum(len(keys) for keys in stats.written.values()),
         "missing": sum(len(keys) for keys in missing.values()),
         "missing_examples": {w: keys[:20] for w, keys in list(missing.items())[:10]},
         "differs_from_clients": different,

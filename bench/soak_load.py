@@ -56,6 +56,7 @@ class Stats:
     join_ms: list[float] = field(default_factory=list)
     written: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # workflow → keys
     edits: int = 0
+    last_edit: float = 0.0
     presence_moves: int = 0
     joins: int = 0
     leaves: int = 0
@@ -286,6 +287,7 @@ class Load:
                 assert client is not None
                 self.stats.written[workflow_id].add(client.edit(self.rng))
                 self.stats.edits += 1
+                self.stats.last_edit = time.time()
 
     async def _churn(self) -> None:
         """Every second or so one person closes their tab and someone else opens the workflow."""
