@@ -5,12 +5,9 @@ Both the collaboration hub and the REST endpoints read documents through it.
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from pycrdt import Doc, merge_updates
-
-from collab.store import DocumentGone
+from collab.store import DocumentGone, fold
 from server.tables import DocumentUpdate, Workflow, WorkflowVersion
 from server.workflows import document
 
@@ -89,9 +86,7 @@ class PostgresDocumentStore:
             )
             if not updates:
                 return
-            merged = merge_updates(rows[0]["snapshot"], *(u["data"] for u in updates))
-            doc: Doc[Any] = Doc()
-            doc.apply_update(merged)
+            doc, rest = fold([rows[0]["snapshot"], *(u["data"] for u in updates)])
             last = updates[-1]["id"]
             await Workflow.update(
                 {
@@ -101,6 +96,8 @@ class PostgresDocumentStore:
                 }
             ).where(Workflow.id == workflow_id)
             await DocumentUpdate.delete().where((DocumentUpdate.workflow == workflow_id) & (DocumentUpdate.id <= last))
+            if rest is not None:  # edits waiting for predecessors another process has not stored yet
+                await DocumentUpdate.insert(DocumentUpdate(workflow=workflow_id, data=rest))
 
     async def save_version(self, doc_id: str, state: bytes, name: str, author: str | None) -> None:
         await WorkflowVersion.insert(
