@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Protocol
 
-from pycrdt import Doc, merge_updates
+from pycrdt import Doc, get_update, merge_updates
+
+from collab.updates import delete_spans
 
 
 def load_document(parts: list[bytes]) -> Doc:  # type: ignore[type-arg]
@@ -20,6 +23,36 @@ def load_document(parts: list[bytes]) -> Doc:  # type: ignore[type-arg]
     elif parts:
         doc.apply_update(merge_updates(*parts))
     return doc
+
+
+def fold(parts: list[bytes]) -> tuple[Doc, bytes | None]:  # type: ignore[type-arg]
+    """Compaction: the document the stored parts make, and what of them it could not integrate
+    yet (None when nothing), which must stay in the log.
+
+    Each process stores only its own clients' edits, so the log can hold an edit before the one
+    it builds on (another process has not flushed it yet). yrs keeps such an edit pending and
+    leaves it out of `doc.get_update()`: a snapshot alone would drop it, and with it every later
+    edit of the same client (their clocks would have a gap).
+    """
+    merged = parts[0] if len(parts) == 1 else merge_updates(*parts)
+    doc: Doc = Doc()  # type: ignore[type-arg]
+    doc.apply_update(merged)
+    rest = get_update(merged, doc.get_state())
+    if rest[:1] != b"\x00":  # structs waiting for their predecessors
+        return doc, rest
+    if not _covers(delete_spans(doc.get_update(doc.get_state())), delete_spans(rest)):
+        return doc, rest  # deletions of items the document does not have yet
+    return doc, None
+
+
+def _covers(have: dict[int, list[tuple[int, int]]], wanted: dict[int, list[tuple[int, int]]]) -> bool:
+    for client, ranges in wanted.items():
+        spans = have.get(client, [])
+        for start, end in ranges:
+            index = bisect.bisect_right(spans, (start, float("inf"))) - 1
+            if index < 0 or spans[index][1] < end:
+                return False
+    return True
 
 
 class DocumentGone(Exception):
@@ -75,9 +108,12 @@ class MemoryDocumentStore:
         return gone
 
     async def compact(self, doc_id: str) -> None:
-        doc = load_document(await self.load(doc_id))
+        parts = await self.load(doc_id)
+        if not parts:
+            return
+        doc, rest = fold(parts)
         self.snapshots[doc_id] = doc.get_update()
-        self.logs[doc_id] = []
+        self.logs[doc_id] = [(rest, None)] if rest is not None else []
 
     async def save_version(self, doc_id: str, state: bytes, name: str, author: str | None) -> None:
         self.versions.setdefault(doc_id, []).append((name, state))

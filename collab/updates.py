@@ -137,6 +137,25 @@ def _read_delete_set(reader: Reader) -> list[tuple[int, int, int]]:
     return ranges
 
 
+def delete_spans(update: bytes) -> dict[int, list[tuple[int, int]]]:
+    """The delete set of an update: client → sorted, merged [start, end) clock ranges."""
+    reader = Reader(update)
+    _read_structs(reader)
+    spans: dict[int, list[tuple[int, int]]] = {}
+    for client, clock, length in _read_delete_set(reader):
+        spans.setdefault(client, []).append((clock, clock + length))
+    merged: dict[int, list[tuple[int, int]]] = {}
+    for client, ranges in spans.items():
+        out: list[tuple[int, int]] = []
+        for start, end in sorted(ranges):
+            if out and start <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((start, end))
+        merged[client] = out
+    return merged
+
+
 def update_starts(update: bytes) -> dict[int, int]:
     """client id → first clock of that client's structs; raises ProtocolError if malformed."""
     return _read_structs(Reader(update))

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import msgspec
 from pycrdt import Doc, Map
 
+from collab.store import fold
 from engine.graph import Graph
 from engine.spec import NodeSpec
 from server.workflows import document
@@ -47,6 +48,7 @@ class Snapshot(msgspec.Struct, frozen=True):
     name: str
     nodes: int
     edges: int
+    rest: bytes | None = None  # what the parts hold that `state` cannot integrate yet (collab.store.fold)
 
 
 class Rename(msgspec.Struct, frozen=True):
@@ -83,12 +85,13 @@ def read(parts: list[bytes]) -> DocumentView:
 
 
 def snapshot(parts: list[bytes]) -> Snapshot:
-    doc = _load(parts)
+    doc, rest = fold([part for part in parts if part])
     return Snapshot(
         state=document.encode_state(doc),
         name=document.document_name(doc),
         nodes=len(doc.get("nodes", type=Map)),
         edges=len(doc.get("edges", type=Map)),
+        rest=rest,
     )
 
 

@@ -98,6 +98,8 @@ class PostgresDocumentStore:
                 {Workflow.snapshot: compacted.state, Workflow.snapshot_seq: last, Workflow.name: compacted.name}
             ).where(Workflow.id == workflow_id)
             await DocumentUpdate.delete().where((DocumentUpdate.workflow == workflow_id) & (DocumentUpdate.id <= last))
+            if compacted.rest is not None:  # edits waiting for predecessors another process has not stored yet
+                await DocumentUpdate.insert(DocumentUpdate(workflow=workflow_id, data=compacted.rest))
 
     async def save_version(self, doc_id: str, state: bytes, name: str, author: str | None) -> None:
         counts = await self.codec.snapshot([state])
