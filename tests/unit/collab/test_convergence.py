@@ -89,6 +89,8 @@ async def scenario(clients_count: int, operations: list[tuple[str, int, str, int
     [("disconnect", 2, "", 0), ("drop", 1, "", 0), ("edit", 1, "d", 1), ("disconnect", 1, "", 0),
      ("reconnect", 2, "", 1), ("edit", 2, "d", 0)],
 )  # fmt: skip
+# A deletion held back for its missing item takes effect with a reconnecting client's update.
+@example(4, [("drop", 1, "", 0), ("edit", 1, "a", 0), ("disconnect", 3, "", 0), ("delete", 1, "a", 0)])
 # The same, with a deletion of the held-back entry.
 @example(
     3,
