@@ -342,7 +342,7 @@ class Hub:
         for item in batch:
             slot = self._slots.get(item.doc_id)
             if item.reply is not None:
-                item.reply[0].enqueue(item.reply[1])
+                item.reply[0].enqueue(item.reply[1], reply=True)  # ends the client's claim once sent
                 continue
             entry_id = next(ids)
             if slot is None:  # unloaded meanwhile: its store happened without this update

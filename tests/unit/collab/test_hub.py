@@ -55,6 +55,7 @@ def test_nobody_sees_an_update_before_it_is_journaled() -> None:
         journal.gate.set()
         await settle()
         assert reader.state() == joiner.state() == {"a": 1.0}
+        assert joiner.connection is not None and joiner.connection.claim_reply()  # the held reply was sent
         assert [u for _, u, _ in await journal.read(DOC)]  # in the journal until the flush
         await hub.flush()
         assert await journal.read(DOC) == []
