@@ -361,11 +361,12 @@ class Hub:
 
     async def unstored(self, doc_id: str) -> bytes | None:
         """What the store may not hold yet: every journaled update of the document (from any
-        process), and the document as this process's room holds it. Call it before reading the
-        store, and apply it on top of what the store gives."""
+        process), and — only when this process holds updates the journal could not take — the
+        document as its room holds it (encoding a large room is not free). Call it before
+        reading the store, and apply it on top of what the store gives."""
         parts = [update for _, update, _ in await self.journal.read(doc_id)]
         slot = self._slots.get(doc_id)
-        if slot is not None:
+        if slot is not None and any(entry is None for _, _, entry in slot.pending):
             parts.append(slot.room.doc.get_update())
         if not parts:
             return None

@@ -12,6 +12,7 @@ from PIL import Image
 
 from server.settings import Settings
 from tests.integration.runs_support import (
+    edge,
     import_workflow,
     in_process_worker,
     node,
@@ -33,16 +34,6 @@ __all__ = ["node_log", "runs_url", "runs_user"]  # fixtures used by the tests be
 def worker(settings: Settings, runs_url: str) -> Iterator[None]:
     with in_process_worker(runs_settings(settings)):
         yield
-
-
-def link(source: str, source_handle: str, target: str, target_handle: str) -> dict[str, Any]:
-    return {
-        "id": f"{source}-{target}-{target_handle}",
-        "source": source,
-        "sourceHandle": source_handle,
-        "target": target,
-        "targetHandle": target_handle,
-    }
 
 
 def upload(user: User, data: bytes, filename: str) -> str:
@@ -88,11 +79,11 @@ def test_crop_keeps_format_and_cuts_the_right_pixels(owner: User) -> None:
             node("gif-crop", "crop_image", x_percent=0, y_percent=50, width_percent=50, height_percent=50),
         ],
         [
-            link("png", "image", "green", "image_url"),
-            link("png", "image", "middle", "image_url"),
-            link("quarter", "text", "middle", "x_percent"),
-            link("quarter", "text", "middle", "y_percent"),
-            link("gif", "image", "gif-crop", "image_url"),
+            edge("png", "green", "image_url", "image"),
+            edge("png", "middle", "image_url", "image"),
+            edge("quarter", "middle", "x_percent", "text"),
+            edge("quarter", "middle", "y_percent", "text"),
+            edge("gif", "gif-crop", "image_url", "image"),
         ],
     )
     assert run["status"] == "success", run["nodes"]
@@ -122,7 +113,7 @@ def test_crop_applies_exif_orientation_and_keeps_jpeg(owner: User) -> None:
             node("photo", "upload_image", media_id=media_id),
             node("crop", "crop_image", x_percent=50, y_percent=0, width_percent=50, height_percent=50),
         ],
-        [link("photo", "image", "crop", "image_url")],
+        [edge("photo", "crop", "image_url", "image")],
     )
     assert run["status"] == "success", run["nodes"]
     output = nodes_of(run)["crop"]["outputs"]["output"]
@@ -138,7 +129,7 @@ def test_extract_frame_seeks_exactly(owner: User, tmp_path: Path) -> None:
         owner,
         [node("video", "upload_video", media_id=video)]
         + [node(name, "extract_frame", timestamp=value) for name, value in moments.items()],
-        [link("video", "video", name, "video_url") for name in moments],
+        [edge("video", name, "video_url", "video") for name in moments],
     )
     assert run["status"] == "success", run["nodes"]
     nodes = nodes_of(run)
@@ -165,9 +156,9 @@ def test_out_of_range_values_fail_with_the_value_and_the_limit(owner: User, tmp_
             node("late", "extract_frame", timestamp=12),
         ],
         [
-            link("image", "image", "wide", "image_url"),
-            link("image", "image", "tall", "image_url"),
-            link("video", "video", "late", "video_url"),
+            edge("image", "wide", "image_url", "image"),
+            edge("image", "tall", "image_url", "image"),
+            edge("video", "late", "video_url", "video"),
         ],
     )
     assert run["status"] == "partial"
