@@ -48,8 +48,10 @@ from server.ratelimit import RateLimiter
 from server.realtime import workflow_socket
 from server.revocation import Revocations, session_key
 from server.runs.access import provide_run_access
+from server.runs.bus import ArqDispatcher, RedisEventSink
 from server.runs.controllers import RunController, WorkflowRunController
 from server.runs.service import RunService
+from server.runs.store import PostgresRunStore
 from server.settings import Settings, load_settings
 from server.tables import bind_engine
 from server.workflows.access import provide_access
@@ -125,9 +127,9 @@ def create_app(settings: Settings) -> Litestar:
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
         state.media = MediaLibrary(pool=engine.pool, storage=LocalStorage(settings.media_dir), settings=settings)
         state.runs = RunService(
-            pool=engine.pool,
-            redis=redis,
-            keys=keys,
+            store=PostgresRunStore(engine.pool),
+            events=RedisEventSink(redis, keys),
+            dispatcher=ArqDispatcher(redis, keys),
             registry=registry,
             settings=settings,
             limiter=state.limiter,

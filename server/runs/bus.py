@@ -117,12 +117,18 @@ class ArqDispatcher:
     """Queues `start_run` and `run_nodes` jobs for the workers (see `server.worker`)."""
 
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self._redis = redis
+        self._control = keys.run_control()
         self._queue = keys.arq_queue()
         self._prefix = keys.arq_job_prefix()
         self._enqueue = redis.register_script(_ENQUEUE)
 
     async def start_run(self, run_id: str) -> None:
         await self._jobs([(f"start:{run_id}", "start_run", (run_id,))])
+
+    async def stop_run(self, run_id: str) -> None:
+        """Tell every worker that the run was asked to cancel (they stop its running nodes)."""
+        await self._redis.publish(self._control, run_id)
 
     async def run_nodes(self, run_id: str, nodes: Sequence[tuple[str, int]]) -> None:
         await self._jobs(

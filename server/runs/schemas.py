@@ -11,6 +11,7 @@ import msgspec
 from engine.events import NodeStatus, RunStatus
 from engine.nodes.text import INPUT_NAME_PATTERN
 from engine.spec import MAX_TEXT_LENGTH
+from server.workflows.format import GraphJson
 
 NodeId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 InputName = Annotated[str, msgspec.Meta(pattern=f"^{INPUT_NAME_PATTERN}$")]
@@ -70,7 +71,7 @@ class NodeRunOut(msgspec.Struct, kw_only=True):
 
 class RunDetail(RunSummary, kw_only=True):
     inputs: dict[str, str]
-    graph: dict[str, Any]
+    graph: GraphJson
     nodes: list[NodeRunOut]
     outputs: dict[str, dict[str, Any]]
     outputs_by_label: dict[str, dict[str, Any]]

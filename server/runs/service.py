@@ -2,44 +2,36 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import structlog
-from redis.asyncio import Redis
 
 from engine.events import NodeFinished, NodeStatus, RunFinished, RunStatus
 from engine.graph import Graph
-from engine.plan import CachedOutput, CacheLookup, Plan, Scope, ScopeError, plan_run, targets_for
+from engine.plan import CachedOutput, CacheLookup, Scope, ScopeError, plan_run, targets_for
 from engine.registry import NodeRegistry
 from engine.validate import Problem, ProblemCode, validate_graph
 from server.accounts.auth import CurrentUser
 from server.errors import Conflict, Invalid, NotFound, TooManyRequests
-from server.keys import RedisKeys
 from server.pagination import decode_cursor, encode_cursor
 from server.ratelimit import RateLimiter
 from server.runs.bus import ArqDispatcher, RedisEventSink
 from server.runs.metrics import RUNS_FINISHED, RUNS_STARTED
 from server.runs.schemas import Actor, NodeRunOut, RunCreate, RunDetail, RunSummary
-from server.runs.store import PostgresRunStore, decode_json, encode_json, graph_from_snapshot
+from server.runs.store import ActiveRunsCap, AlreadyFinished, PostgresRunStore, decode_json
 from server.settings import Settings
 from server.workflows import document
 from server.workflows import service as workflows
 from server.workflows.codec import DocumentCodec
+from server.workflows.format import decode_graph, graph_json
 
 log = structlog.get_logger(__name__)
 
 ACTIVE_RETRY_AFTER = 5
 _ALWAYS_BLOCKING = {ProblemCode.CYCLE, ProblemCode.TOO_MANY_NODES, ProblemCode.TOO_MANY_EDGES}
-
-_SUMMARY_COLUMNS = (
-    "r.id, r.workflow, r.status, r.scope, r.trigger, r.node_ids::text AS node_ids, r.error, r.created_at, "
-    "r.started_at, r.finished_at, u.id AS actor_id, u.name AS actor_name"
-)
 
 
 def _duration(started: datetime | None, finished: datetime | None) -> int | None:
@@ -79,24 +71,21 @@ class RunService:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
-        redis: Redis,
-        keys: RedisKeys,
+        store: PostgresRunStore,
+        events: RedisEventSink,
+        dispatcher: ArqDispatcher,
         registry: NodeRegistry,
         settings: Settings,
         limiter: RateLimiter,
         codec: DocumentCodec,
     ) -> None:
+        self.store = store
+        self.events = events
+        self.dispatcher = dispatcher
         self.codec = codec
-        self.pool = pool
-        self.redis = redis
-        self.keys = keys
         self.registry = registry
         self.settings = settings
         self.limiter = limiter
-        self.store = PostgresRunStore(pool)
-        self.events = RedisEventSink(redis, keys)
-        self.dispatcher = ArqDispatcher(redis, keys)
 
     # --- start ---------------------------------------------------------------------------
 
@@ -127,7 +116,23 @@ class RunService:
         self._check_graph(graph, set(targets) | graph.upstream(targets))
         plan = await plan_run(graph, self.registry, scope, request.node_ids, request.inputs, self._latest(workflow_id))
         trigger = "editor" if user.via == "session" else "api"
-        run_id = await self.record(workflow_id, user.id, trigger, plan, request, graph)
+        try:
+            run_id = await self.store.record(
+                workflow_id=workflow_id,
+                actor=user.id,
+                trigger=trigger,
+                plan=plan,
+                node_ids=request.node_ids,
+                inputs=request.inputs,
+                graph=_subgraph(graph, set(plan.nodes)),
+                max_active=self.settings.max_active_runs,
+            )
+        except ActiveRunsCap as cap:
+            raise TooManyRequests(
+                f"You have {cap.active} runs in progress, the most allowed at once. "
+                "Wait for one to finish or cancel one, then start again.",
+                retry_after=ACTIVE_RETRY_AFTER,
+            ) from None
         await self.dispatcher.start_run(str(run_id))
         RUNS_STARTED.labels(trigger=trigger).inc()
         log.info("run_queued", run_id=str(run_id), workflow_id=str(workflow_id), scope=scope.value)
@@ -150,108 +155,29 @@ class RunService:
         """The latest successful output of each asked node of the workflow, with its cache key."""
 
         async def lookup(node_ids: Collection[str]) -> dict[str, CachedOutput]:
-            rows = await self.pool.fetch(
-                "SELECT DISTINCT ON (nr.node_id) nr.node_id, nr.cache_key, nr.outputs::text AS outputs "
-                "FROM node_runs nr JOIN runs r ON r.id = nr.run "
-                "WHERE r.workflow = $1 AND nr.node_id = ANY($2::text[]) AND nr.status = 'success' "
-                "ORDER BY nr.node_id, nr.finished_at DESC",
-                workflow_id,
-                list(node_ids),
-            )
-            return {r["node_id"]: CachedOutput(r["cache_key"], decode_json(r["outputs"])) for r in rows}
+            return await self.store.latest(workflow_id, node_ids)
 
         return lookup
-
-    async def record(
-        self, workflow_id: UUID, actor: UUID, trigger: str, plan: Plan, request: RunCreate, graph: Graph
-    ) -> UUID:
-        """Store a planned run and its node runs (status queued), refusing a user over their cap."""
-        run_id = uuid.uuid4()
-        nodes = list(plan.nodes.values())
-        async with self.pool.acquire() as connection, connection.transaction():
-            # One start at a time per user, so two concurrent requests cannot both pass the cap.
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", str(actor))
-            active = await connection.fetchval(
-                "SELECT count(*) FROM runs WHERE actor = $1 AND status IN ('queued', 'running')", actor
-            )
-            if active >= self.settings.max_active_runs:
-                raise TooManyRequests(
-                    f"You have {active} runs in progress, the most allowed at once. "
-                    "Wait for one to finish or cancel one, then start again.",
-                    retry_after=ACTIVE_RETRY_AFTER,
-                )
-            await connection.execute(
-                "INSERT INTO runs (id, workflow, actor, trigger, scope, node_ids, inputs, graph, status, error, "
-                "created_at, event_seq) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', '', "
-                "now(), 0)",
-                run_id,
-                workflow_id,
-                actor,
-                trigger,
-                plan.scope.value,
-                encode_json(sorted(set(request.node_ids))),
-                encode_json(request.inputs),
-                encode_json(document.graph_to_json(_subgraph(graph, set(plan.nodes)))),
-            )
-            await connection.execute(
-                "INSERT INTO node_runs (id, run, node_id, node_type, status, cache_key, inputs, outputs, waits_for, "
-                "finished_at) SELECT id, $1, node_id, node_type, status, cache_key, inputs::jsonb, outputs::jsonb, "
-                "waits_for, CASE WHEN status = 'cached' THEN now() END FROM unnest($2::uuid[], $3::text[], "
-                "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[]) "
-                "AS n(id, node_id, node_type, status, cache_key, inputs, outputs, waits_for)",
-                run_id,
-                [uuid.uuid4() for _ in nodes],
-                [n.node_id for n in nodes],
-                [n.node_type for n in nodes],
-                ["cached" if n.cached else "pending" for n in nodes],
-                [n.cache_key for n in nodes],
-                [encode_json(n.inputs) for n in nodes],
-                [encode_json(n.outputs) for n in nodes],
-                [n.waits_for for n in nodes],
-            )
-        return run_id
 
     # --- read ----------------------------------------------------------------------------
 
     async def workflow_of(self, run_id: UUID) -> UUID | None:
         """The live workflow a run belongs to, or None."""
-        workflow_id: UUID | None = await self.pool.fetchval(
-            "SELECT r.workflow FROM runs r JOIN workflows w ON w.id = r.workflow "
-            "WHERE r.id = $1 AND w.deleted_at IS NULL",
-            run_id,
-        )
-        return workflow_id
+        return await self.store.workflow_of(run_id)
 
     async def list_runs(self, workflow_id: UUID, limit: int, cursor: str | None) -> tuple[list[RunSummary], str | None]:
         """A workflow's runs, newest first."""
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs r LEFT JOIN users u ON u.id = r.actor WHERE r.workflow = $1"
-        args: list[Any] = [workflow_id]
-        if cursor:
-            stamp, ident = decode_cursor(cursor)
-            sql += " AND (r.created_at, r.id) < ($2, $3)"
-            args += [stamp, ident]
-        sql += f" ORDER BY r.created_at DESC, r.id DESC LIMIT {int(limit) + 1}"
-        rows = await self.pool.fetch(sql, *args)
+        rows = await self.store.summaries(workflow_id, limit + 1, decode_cursor(cursor) if cursor else None)
         items = [RunSummary(**_summary_fields(r)) for r in rows[:limit]]
         next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
         return items, next_cursor
 
     async def detail(self, run_id: UUID) -> RunDetail:
         """A run with every node run, its graph and its outputs (those of its leaf nodes)."""
-        async with self.pool.acquire() as connection:
-            row = await connection.fetchrow(
-                f"SELECT {_SUMMARY_COLUMNS}, r.inputs::text AS inputs, r.graph::text AS graph "
-                "FROM runs r LEFT JOIN users u ON u.id = r.actor WHERE r.id = $1",
-                run_id,
-            )
-            if row is None:
-                raise NotFound("No such run, or you are not a member of its workflow.")
-            node_rows = await connection.fetch(
-                "SELECT node_id, node_type, status, attempt, inputs::text AS inputs, outputs::text AS outputs, error, "
-                "error_detail, usage::text AS usage, started_at, finished_at, duration_ms FROM node_runs "
-                "WHERE run = $1 ORDER BY node_id",
-                run_id,
-            )
+        found = await self.store.run(run_id)
+        if found is None:
+            raise NotFound("No such run, or you are not a member of its workflow.")
+        row, node_rows = found
         nodes = [
             NodeRunOut(
                 node_id=n["node_id"],
@@ -269,12 +195,12 @@ class RunService:
             )
             for n in node_rows
         ]
-        graph = graph_from_snapshot(row["graph"])
+        graph = decode_graph(row["graph"])
         outputs, by_label = self._outputs(graph, nodes)
         return RunDetail(
             **_summary_fields(row),
             inputs=decode_json(row["inputs"]),
-            graph=decode_json(row["graph"]),
+            graph=graph_json(graph),
             nodes=nodes,
             outputs=outputs,
             outputs_by_label=by_label,
@@ -303,36 +229,24 @@ class RunService:
     async def cancel(self, run_id: UUID) -> None:
         """Cancel pending nodes now and ask workers to stop running ones; the run ends
         `cancelled` once none is left running."""
-        async with self.pool.acquire() as connection, connection.transaction():
-            row = await connection.fetchrow(
-                "UPDATE runs SET cancel_requested_at = coalesce(cancel_requested_at, now()) "
-                "WHERE id = $1 AND status IN ('queued', 'running') RETURNING workflow",
-                run_id,
-            )
-            if row is None:
-                status = await connection.fetchval("SELECT status FROM runs WHERE id = $1", run_id)
-                raise Conflict(f"This run has already finished ({status}); there is nothing to cancel.")
-            cancelled = await connection.fetch(
-                "UPDATE node_runs SET status = 'cancelled', finished_at = now(), "
-                "error = 'Cancelled before it started.' WHERE run = $1 AND status = 'pending' "
-                "RETURNING node_id, node_type",
-                run_id,
-            )
-        workflow_id = str(row["workflow"])
+        try:
+            workflow_id, cancelled = await self.store.request_cancel(run_id)
+        except AlreadyFinished as finished:
+            raise Conflict(f"This run has already finished ({finished.status}); there is nothing to cancel.") from None
         now = datetime.now(UTC)
-        for node in sorted(cancelled, key=lambda n: n["node_id"]):
+        for node_id, node_type in cancelled:
             await self.events.publish(
                 workflow_id,
                 NodeFinished(
                     run_id=str(run_id),
-                    node_id=node["node_id"],
-                    node_type=node["node_type"],
+                    node_id=node_id,
+                    node_type=node_type,
                     status=NodeStatus.CANCELLED,
                     error="Cancelled before it started.",
                     at=now,
                 ),
             )
-        await self.redis.publish(self.keys.run_control(), str(run_id))
+        await self.dispatcher.stop_run(str(run_id))
         outcome = await self.store.finalize(str(run_id))
         if outcome is not None:
             RUNS_FINISHED.labels(status=str(outcome.status)).inc()

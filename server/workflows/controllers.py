@@ -21,8 +21,8 @@ from server.tables import Role
 from server.workflows import document, service
 from server.workflows.access import Access, role
 from server.workflows.codec import DocumentCodec
+from server.workflows.format import WorkflowFile, graph_json, workflow_file
 from server.workflows.schemas import (
-    GraphOut,
     MemberInvite,
     MemberList,
     MemberOut,
@@ -59,7 +59,7 @@ async def _detail(
         owner_id=row["owner"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
-        graph=GraphOut(**document.graph_to_json(view.graph)),
+        graph=graph_json(view.graph),
         problems=document.problems_as_dicts(problems),
     )
 
@@ -188,9 +188,9 @@ class WorkflowController(Controller):
     @get("/{workflow_id:uuid}/export", opt=VIEWER, summary="Export a workflow as JSON")
     async def export(
         self, access: NamedDependency[Access], codec: NamedDependency[DocumentCodec], hub: NamedDependency[Hub]
-    ) -> dict[str, Any]:
+    ) -> WorkflowFile:
         view = await service.read_document(access.workflow_id, codec, await hub.unstored(str(access.workflow_id)))
-        return document.export_workflow(view.name, view.graph)
+        return workflow_file(view.name, view.graph)
 
     @get("/{workflow_id:uuid}/members", opt=VIEWER, summary="Members of a workflow and their roles")
     async def members(self, access: NamedDependency[Access]) -> MemberList:

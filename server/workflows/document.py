@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
 import msgspec
 from pycrdt import Array, Doc, Map, Text
@@ -27,43 +27,10 @@ from engine.graph import Edge, Graph, Node, Position
 from engine.registry import NodeRegistry
 from engine.spec import NodeSpec, ParamKind
 from engine.validate import Problem, structural_problems, validate_graph
-from server.text import DISPLAY_TEXT, safe_name, storable
+from server.text import safe_name, storable
+from server.workflows.format import FORMAT, FORMAT_VERSION, WorkflowFile, graph_of
 
 UNTITLED = "Untitled workflow"
-FORMAT = "galaxy.workflow"
-FORMAT_VERSION = 1
-
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-
-
-class ExportPosition(msgspec.Struct, forbid_unknown_fields=True):
-    x: float
-    y: float
-
-
-class ExportNode(msgspec.Struct, forbid_unknown_fields=True):
-    id: Id
-    type: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    position: ExportPosition
-    data: dict[str, Any] = msgspec.field(default_factory=dict)
-
-
-class ExportEdge(msgspec.Struct, forbid_unknown_fields=True):
-    id: Id
-    source: Id
-    source_handle: str = msgspec.field(name="sourceHandle")
-    target: Id
-    target_handle: str = msgspec.field(name="targetHandle")
-
-
-class WorkflowFile(msgspec.Struct, forbid_unknown_fields=True):
-    """The export/import format, version 1."""
-
-    format: str
-    version: int
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=DISPLAY_TEXT)]
-    nodes: list[ExportNode]
-    edges: list[ExportEdge]
 
 
 class DocumentError(Exception):
@@ -240,40 +207,7 @@ def document_graph(doc: Doc[Any]) -> Graph:
     return Graph(nodes=nodes, edges=edges)
 
 
-# --- Graph ↔ export format ---------------------------------------------------------------
-
-
-def _position_out(value: float) -> float | int | None:
-    return None if not math.isfinite(value) else _plain(value)
-
-
-def graph_to_json(graph: Graph) -> dict[str, list[dict[str, Any]]]:
-    """Nodes and edges in the export shape, ordered by id so exports are stable."""
-    return {
-        "nodes": [
-            {
-                "id": n.id,
-                "type": n.type,
-                "position": {"x": _position_out(n.position.x), "y": _position_out(n.position.y)},
-                "data": n.data,
-            }
-            for n in sorted(graph.nodes.values(), key=lambda n: n.id)
-        ],
-        "edges": [
-            {
-                "id": e.id,
-                "source": e.source,
-                "sourceHandle": e.source_handle,
-                "target": e.target,
-                "targetHandle": e.target_handle,
-            }
-            for e in sorted(graph.edges.values(), key=lambda e: e.id)
-        ],
-    }
-
-
-def export_workflow(name: str, graph: Graph) -> dict[str, Any]:
-    return {"format": FORMAT, "version": FORMAT_VERSION, "name": name, **graph_to_json(graph)}
+# --- import -----------------------------------------------------------------------------
 
 
 def _duplicates(ids: Iterable[str], kind: str) -> list[dict[str, Any]]:
@@ -329,22 +263,7 @@ def parse_workflow_file(raw: bytes, registry: NodeRegistry, *, max_nodes: int, m
     except msgspec.ValidationError as err:
         raise DocumentError(_decode_error_message(raw, err), []) from None
     problems = _duplicates((n.id for n in file.nodes), "node") + _duplicates((e.id for e in file.edges), "edge")
-    graph = Graph(
-        nodes={
-            n.id: Node(id=n.id, type=n.type, position=Position(x=n.position.x, y=n.position.y), data=n.data)
-            for n in file.nodes
-        },
-        edges={
-            e.id: Edge(
-                id=e.id,
-                source=e.source,
-                source_handle=e.source_handle,
-                target=e.target,
-                target_handle=e.target_handle,
-            )
-            for e in file.edges
-        },
-    )
+    graph = graph_of(file.nodes, file.edges)
     problems += [_problem_dict(p) for p in check_graph(graph, registry, max_nodes=max_nodes, max_edges=max_edges)]
     if problems:
         first = problems[0]["message"]

@@ -11,6 +11,7 @@ import msgspec
 from server.accounts.schemas import Email
 from server.tables import Role
 from server.text import DISPLAY_TEXT
+from server.workflows.format import GraphJson
 
 WorkflowName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=DISPLAY_TEXT)]
 
@@ -43,11 +44,6 @@ class WorkflowPage(msgspec.Struct):
     next_cursor: str | None
 
 
-class GraphOut(msgspec.Struct):
-    nodes: list[dict[str, Any]]
-    edges: list[dict[str, Any]]
-
-
 class WorkflowDetail(msgspec.Struct):
     id: UUID
     name: str
@@ -55,7 +51,7 @@ class WorkflowDetail(msgspec.Struct):
     owner_id: UUID
     created_at: datetime
     updated_at: datetime
-    graph: GraphOut
+    graph: GraphJson
     problems: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 

@@ -10,6 +10,7 @@ from pycrdt import Array, Doc, Map, Text, XmlFragment
 
 from engine.registry import builtin_registry
 from server.workflows import document
+from server.workflows.format import graph_json
 from server.workflows.templates import marketing_kit
 
 REGISTRY = builtin_registry()
@@ -106,6 +107,6 @@ def test_hostile_documents_read_as_invalid_graphs_never_as_errors(case: str) -> 
     problems = document.check_graph(graph, REGISTRY, max_nodes=500, max_edges=2000)
     assert problems, "a malformed node must be reported"
     # Whatever was read can be served as JSON and copied into a new document.
-    msgspec.json.encode(document.graph_to_json(graph))
+    msgspec.json.encode(graph_json(graph))
     copy = document.new_document(graph, "copy", REGISTRY)
     assert set(document.document_graph(copy).nodes) == set(graph.nodes)
