@@ -126,6 +126,7 @@ class Hub(Persistence):
                 await task
         for doc_id in list(self._slots):
             await self._unload(doc_id)
+        await self.journal.close()
 
     async def _every(self, interval: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
