@@ -16,15 +16,15 @@ from engine.events import NodeFinished, NodeStatus, RunFinished, RunStatus
 from engine.graph import Graph
 from engine.plan import CachedOutput, CacheLookup, Plan, Scope, ScopeError, plan_run, targets_for
 from engine.registry import NodeRegistry
+from engine.store import EventSink
 from engine.validate import Problem, ProblemCode, validate_graph
-from server.accounts.auth import CurrentUser
 from server.errors import Conflict, Invalid, NotFound, TooManyRequests
 from server.keys import RedisKeys
 from server.pagination import decode_cursor, encode_cursor
 from server.ratelimit import RateLimiter
 from server.runs.bus import ArqDispatcher, RedisEventSink
 from server.runs.metrics import RUNS_FINISHED, RUNS_STARTED
-from server.runs.schemas import Actor, NodeRunOut, RunCreate, RunDetail, RunSummary
+from server.runs.schemas import Actor, NodeRunOut, RunCreate, RunDetail, RunHook, RunSummary
 from server.runs.store import PostgresRunStore, decode_json, encode_json, graph_from_snapshot
 from server.settings import Settings
 from server.workflows import document
@@ -38,8 +38,9 @@ _ALWAYS_BLOCKING = {ProblemCode.CYCLE, ProblemCode.TOO_MANY_NODES, ProblemCode.T
 
 _SUMMARY_COLUMNS = (
     "r.id, r.workflow, r.status, r.scope, r.trigger, r.node_ids::text AS node_ids, r.error, r.created_at, "
-    "r.started_at, r.finished_at, u.id AS actor_id, u.name AS actor_name"
+    "r.started_at, r.finished_at, u.id AS actor_id, u.name AS actor_name, r.hook, h.name AS hook_name"
 )
+_SUMMARY_JOINS = "LEFT JOIN users u ON u.id = r.actor LEFT JOIN webhooks h ON h.id = r.hook"
 
 
 def _duration(started: datetime | None, finished: datetime | None) -> int | None:
@@ -54,6 +55,7 @@ def _summary_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         "scope": row["scope"],
         "trigger": row["trigger"],
         "actor": Actor(id=row["actor_id"], name=row["actor_name"]) if row["actor_id"] else None,
+        "hook": RunHook(id=row["hook"], name=row["hook_name"] or "") if row["hook"] else None,
         "node_ids": decode_json(row["node_ids"]),
         "error": row["error"],
         "created_at": row["created_at"],
@@ -73,6 +75,16 @@ def workflow_inputs(graph: Graph) -> set[str]:
     return names
 
 
+def required_inputs(graph: Graph) -> set[str]:
+    """Inputs a webhook run must fill: those whose Text node has no text of its own to fall back on."""
+    names = set()
+    for node in graph.nodes.values():
+        name, text = node.data.get("input_name"), node.data.get("text", "")
+        if node.type == "text" and isinstance(name, str) and name and not (isinstance(text, str) and text.strip()):
+            names.add(name)
+    return names
+
+
 class RunService:
     """The runs domain for the web process; one per app, built once its pools are open."""
 
@@ -86,6 +98,7 @@ class RunService:
         settings: Settings,
         limiter: RateLimiter,
         codec: DocumentCodec,
+        events: EventSink | None = None,
     ) -> None:
         self.codec = codec
         self.pool = pool
@@ -95,20 +108,31 @@ class RunService:
         self.settings = settings
         self.limiter = limiter
         self.store = PostgresRunStore(pool)
-        self.events = RedisEventSink(redis, keys)
+        self.events: EventSink = events or RedisEventSink(redis, keys)
         self.dispatcher = ArqDispatcher(redis, keys)
 
     # --- start ---------------------------------------------------------------------------
 
     async def start(
-        self, workflow_id: UUID, user: CurrentUser, request: RunCreate, live_state: bytes | None = None
+        self,
+        workflow_id: UUID,
+        actor: UUID,
+        request: RunCreate,
+        live_state: bytes | None = None,
+        *,
+        trigger: str,
+        hook_id: UUID | None = None,
     ) -> UUID:
         """Validate the request against the live document, plan, record and queue the run.
 
+        `trigger` is `editor`, `api` or `webhook`; a webhook run names its `hook_id`, must fill
+        every input that has no text of its own, and is limited per hook by the caller (server/hooks)
+        instead of by `actor`'s run-start rate and active-run cap.
         `live_state` is what the log may not hold yet (`Hub.unstored`: journaled edits of any
         process); the stored document is read either way.
         """
-        await self.limiter.hit("run-start", str(user.id), limit=self.settings.run_start_limit, window=60)
+        if hook_id is None:
+            await self.limiter.hit("run-start", str(actor), limit=self.settings.run_start_limit, window=60)
         if len(request.node_ids) > self.settings.max_nodes:
             raise Invalid(
                 f"node_ids lists {len(request.node_ids)} nodes; a workflow has at most {self.settings.max_nodes}."
@@ -119,6 +143,11 @@ class RunService:
         if unknown:
             offered = ", ".join(sorted(known_inputs)) or "none (give a Text node an input name to add one)"
             raise Invalid(f"Unknown inputs: {', '.join(unknown)}. This workflow's inputs are: {offered}.")
+        missing = sorted(required_inputs(graph) - set(request.inputs)) if hook_id is not None else []
+        if missing:
+            raise Invalid(
+                f"Missing inputs: {', '.join(missing)}. Their Text nodes are empty, so a webhook run must fill them."
+            )
         scope = Scope(request.scope)
         try:
             targets = targets_for(graph, scope, request.node_ids)
@@ -126,8 +155,7 @@ class RunService:
             raise Invalid(str(err)) from None
         self._check_graph(graph, set(targets) | graph.upstream(targets))
         plan = await plan_run(graph, self.registry, scope, request.node_ids, request.inputs, self._latest(workflow_id))
-        trigger = "editor" if user.via == "session" else "api"
-        run_id = await self.record(workflow_id, user.id, trigger, plan, request, graph)
+        run_id = await self.record(workflow_id, actor, trigger, plan, request, graph, hook_id)
         await self.dispatcher.start_run(str(run_id))
         RUNS_STARTED.labels(trigger=trigger).inc()
         log.info("run_queued", run_id=str(run_id), workflow_id=str(workflow_id), scope=scope.value)
@@ -163,27 +191,37 @@ class RunService:
         return lookup
 
     async def record(
-        self, workflow_id: UUID, actor: UUID, trigger: str, plan: Plan, request: RunCreate, graph: Graph
+        self,
+        workflow_id: UUID,
+        actor: UUID,
+        trigger: str,
+        plan: Plan,
+        request: RunCreate,
+        graph: Graph,
+        hook_id: UUID | None = None,
     ) -> UUID:
-        """Store a planned run and its node runs (status queued), refusing a user over their cap."""
+        """Store a planned run and its node runs (status queued), refusing a user over their cap
+        (runs started by a webhook neither count toward it nor are held to it)."""
         run_id = uuid.uuid4()
         nodes = list(plan.nodes.values())
         async with self.pool.acquire() as connection, connection.transaction():
-            # One start at a time per user, so two concurrent requests cannot both pass the cap.
-            await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", str(actor))
-            active = await connection.fetchval(
-                "SELECT count(*) FROM runs WHERE actor = $1 AND status IN ('queued', 'running')", actor
-            )
-            if active >= self.settings.max_active_runs:
-                raise TooManyRequests(
-                    f"You have {active} runs in progress, the most allowed at once. "
-                    "Wait for one to finish or cancel one, then start again.",
-                    retry_after=ACTIVE_RETRY_AFTER,
+            if hook_id is None:
+                # One start at a time per user, so two concurrent requests cannot both pass the cap.
+                await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", str(actor))
+                active = await connection.fetchval(
+                    "SELECT count(*) FROM runs WHERE actor = $1 AND status IN ('queued', 'running') AND hook IS NULL",
+                    actor,
                 )
+                if active >= self.settings.max_active_runs:
+                    raise TooManyRequests(
+                        f"You have {active} runs in progress, the most allowed at once. "
+                        "Wait for one to finish or cancel one, then start again.",
+                        retry_after=ACTIVE_RETRY_AFTER,
+                    )
             await connection.execute(
                 "INSERT INTO runs (id, workflow, actor, trigger, scope, node_ids, inputs, graph, status, error, "
-                "created_at, event_seq) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', '', "
-                "now(), 0)",
+                "created_at, event_seq, hook) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', "
+                "'', now(), 0, $9)",
                 run_id,
                 workflow_id,
                 actor,
@@ -192,6 +230,7 @@ class RunService:
                 encode_json(sorted(set(request.node_ids))),
                 encode_json(request.inputs),
                 encode_json(document.graph_to_json(_subgraph(graph, set(plan.nodes)))),
+                hook_id,
             )
             await connection.execute(
                 "INSERT INTO node_runs (id, run, node_id, node_type, status, cache_key, inputs, outputs, waits_for, "
@@ -224,7 +263,7 @@ class RunService:
 
     async def list_runs(self, workflow_id: UUID, limit: int, cursor: str | None) -> tuple[list[RunSummary], str | None]:
         """A workflow's runs, newest first."""
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs r LEFT JOIN users u ON u.id = r.actor WHERE r.workflow = $1"
+        sql = f"SELECT {_SUMMARY_COLUMNS} FROM runs r {_SUMMARY_JOINS} WHERE r.workflow = $1"
         args: list[Any] = [workflow_id]
         if cursor:
             stamp, ident = decode_cursor(cursor)
@@ -241,7 +280,7 @@ class RunService:
         async with self.pool.acquire() as connection:
             row = await connection.fetchrow(
                 f"SELECT {_SUMMARY_COLUMNS}, r.inputs::text AS inputs, r.graph::text AS graph "
-                "FROM runs r LEFT JOIN users u ON u.id = r.actor WHERE r.id = $1",
+                f"FROM runs r {_SUMMARY_JOINS} WHERE r.id = $1",
                 run_id,
             )
             if row is None:
