@@ -13,7 +13,7 @@ import asyncpg
 import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.response import Response
 
 from server.errors import Invalid
@@ -192,7 +192,7 @@ async def _read(request: Request[Any, Any, Any], hook_id: UUID, hooks: HookStore
 )
 async def receive_webhook(
     request: Request[Any, Any, Any],
-    hook_id: str,
+    hook_id: FromPath[str],
     intake: NamedDependency[HookIntake],
     wait: Annotated[int, Parameter(ge=0, le=30, description="Seconds to wait for the run to finish")] = 0,
 ) -> Response[Any]:

@@ -1,12 +1,13 @@
 """The delivery log writer of a web process: intake rows are written in batches, off the path of
-the answer (one INSERT for everything that arrived in the last FLUSH_SECONDS), and each hook's
-log is trimmed to its retention from time to time."""
+the answer (one INSERT for everything that arrived in the last FLUSH_SECONDS), and a hook's log
+is trimmed back to WEBHOOK_DELIVERY_RETENTION rows each time this process has added a tenth of
+that to it (so it never holds more than 1.1 times the retention per web process)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+from collections import Counter
 from uuid import UUID
 
 import structlog
@@ -18,7 +19,6 @@ log = structlog.get_logger(__name__)
 FLUSH_SECONDS = 0.1
 MAX_BATCH = 500
 MAX_PENDING = 100 * MAX_BATCH
-TRIM_EVERY_SECONDS = 10.0
 
 
 class DeliveryLog:
@@ -30,7 +30,7 @@ class DeliveryLog:
         self._pending: list[Delivery] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._trimmed: dict[UUID, float] = {}
+        self._since_trim: Counter[UUID] = Counter()
 
     def add(self, delivery: Delivery) -> None:
         if len(self._pending) >= MAX_PENDING:  # Postgres has been failing: keep the newest rows
@@ -54,7 +54,8 @@ class DeliveryLog:
         while self._pending:
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             await self._store.log(batch)
-            await self._trim({d.webhook for d in batch})
+            self._since_trim.update(d.webhook for d in batch)
+            await self._trim()
 
     async def _run(self) -> None:
         while True:
@@ -68,9 +69,9 @@ class DeliveryLog:
             except Exception:
                 log.exception("webhook_delivery_log_failed")  # that batch is lost; the runs are not
 
-    async def _trim(self, hook_ids: set[UUID]) -> None:
-        now = time.monotonic()
-        due = [h for h in hook_ids if now - self._trimmed.get(h, -TRIM_EVERY_SECONDS) > TRIM_EVERY_SECONDS]
+    async def _trim(self) -> None:
+        due = [hook for hook, added in self._since_trim.items() if added >= max(1, self._retention // 10)]
         if due:
             await self._store.trim(due, self._retention)
-            self._trimmed.update(dict.fromkeys(due, now))
+            for hook in due:
+                del self._since_trim[hook]
