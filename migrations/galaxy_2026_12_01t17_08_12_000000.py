@@ -14,13 +14,10 @@ DESCRIPTION = "webhook delivery log and hook run indexes"
 FORWARDS = [
     "DROP INDEX IF EXISTS webhook_deliveries_idempotency_key",
     "CREATE INDEX webhook_deliveries_webhook_received ON webhook_deliveries (webhook, received_at DESC, id DESC)",
-    "CREATE INDEX webhook_deliveries_accepted_key ON webhook_deliveries (webhook, idempotency_key)"
-    " WHERE outcome = 'accepted' AND idempotency_key IS NOT NULL",
     "CREATE INDEX runs_hook ON runs (hook) WHERE hook IS NOT NULL",
 ]
 BACKWARDS = [
     "DROP INDEX IF EXISTS runs_hook",
-    "DROP INDEX IF EXISTS webhook_deliveries_accepted_key",
     "DROP INDEX IF EXISTS webhook_deliveries_webhook_received",
 ]
 

@@ -27,7 +27,7 @@ from collab.hub import Hub
 from engine.events import RunStatus
 from engine.spec import MAX_TEXT_LENGTH
 from server.errors import BadRequest, Conflict, GalaxyError, Invalid, NotFound, PayloadTooLarge, Unauthorized
-from server.hooks.claims import IDEMPOTENCY_SECONDS, Claim, Claims
+from server.hooks.claims import Claim, Claims
 from server.hooks.deliveries import DeliveryLog
 from server.hooks.results import run_result, run_status, status_url
 from server.hooks.schemas import HookAnswer
@@ -176,12 +176,6 @@ class HookIntake:
             if claim.run_id is not None:
                 return None, claim.run_id
             if claim.won:
-                # The claim is ours alone, so this read cannot race: it finds the run of an
-                # accepted delivery that Redis has forgotten (a restart without persistence).
-                earlier = await self.store.accepted_run(hook_id, key, IDEMPOTENCY_SECONDS)
-                if earlier is not None:
-                    await self.claims.settle(claim, earlier)
-                    return None, earlier
                 return claim, None
             settled = await self.claims.wait(claim, CLAIM_WAIT_SECONDS)
             if settled is not None:

@@ -152,19 +152,6 @@ class HookStore:
             usable=bool(row["enabled"]) and row["creator_role"] in ("owner", "editor") and bool(sealed),
         )
 
-    async def accepted_run(self, hook_id: UUID, key: str, window_seconds: int) -> UUID | None:
-        """The run an accepted delivery with `key` started within the window (the durable record
-        behind the Redis claim, for when Redis has forgotten it)."""
-        run_id: UUID | None = await self.pool.fetchval(
-            "SELECT run FROM webhook_deliveries WHERE webhook = $1 AND idempotency_key = $2 AND outcome = 'accepted' "
-            "AND run IS NOT NULL AND received_at > now() - make_interval(secs => $3) "
-            "ORDER BY received_at DESC LIMIT 1",
-            hook_id,
-            key,
-            float(window_seconds),
-        )
-        return run_id
-
     # --- delivery log ----------------------------------------------------------------------
 
     async def log(self, deliveries: Sequence[Delivery]) -> None:
