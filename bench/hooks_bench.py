@@ -272,6 +272,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "log_level": args.log_level,
         "db_pool_max": args.db_pool,
+        "worker": args.worker,
         "load_average_before": os.getloadavg(),
     }
     admin_sql(ADMIN_URL, f'CREATE DATABASE "{database}"')
@@ -279,7 +280,9 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         subprocess.run([sys.executable, "-m", "server.cli", "migrate"], env=env, cwd=PROJECT_ROOT, check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
         web = processes.start("web", [sys.executable, "-m", "server.cli", "web"], env)
-        worker = processes.start("worker", [sys.executable, "-m", "server.cli", "worker"], env)
+        measured = {"web": web}
+        if args.worker:  # without one (--no-worker, a diagnosis) the runs stay queued
+            measured["worker"] = processes.start("worker", [sys.executable, "-m", "server.cli", "worker"], env)
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.TransportError):
@@ -294,7 +297,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         warm_url, warm_secret = asyncio.run(setup(base))
         run_load(base, warm_url, warm_secret, 3, 10, log_dir / "warmup.json").wait()
         lag_before = lag_histogram(base)
-        cpu_before = {name: cpu_seconds(p.pid) or 0.0 for name, p in (("web", web), ("worker", worker))}
+        cpu_before = {name: cpu_seconds(p.pid) or 0.0 for name, p in measured.items()}
         backends = asyncio.run(backend_pids(database_url, database))
         cpu_before["postgres"] = cpu_of(backends)
         load = run_load(base, hook_url, secret, args.seconds, args.senders, log_dir / "load.json")
@@ -304,7 +307,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             load_cpu = cpu_seconds(load.pid) or load_cpu
             time.sleep(0.2)
         finished_during = asyncio.run(count_runs(database_url, hook_id))["statuses"]
-        cpu_after = {name: cpu_seconds(p.pid) or 0.0 for name, p in (("web", web), ("worker", worker))}
+        cpu_after = {name: cpu_seconds(p.pid) or 0.0 for name, p in measured.items()}
         cpu_after["postgres"] = cpu_of(backends)  # connections opened during the load are not counted
         lag_after = lag_histogram(base)
         if spy is not None:
@@ -361,6 +364,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=50)
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of web and worker (INFO logs every request)")
     parser.add_argument("--db-pool", type=int, default=10, help="DB_POOL_MAX of web and worker")
+    parser.add_argument("--no-worker", dest="worker", action="store_false", help="diagnosis: no worker runs")
     parser.add_argument("--profile", default="", help="write the web process's py-spy top functions here")
     parser.add_argument("--json-out", default="")
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
