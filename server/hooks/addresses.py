@@ -31,6 +31,10 @@ class UnsafeUrl(Exception):
     """The URL may not be called; `str(err)` says why."""
 
 
+class Unresolvable(UnsafeUrl):
+    """The URL's host name did not resolve (now: it may later)."""
+
+
 class Target(msgspec.Struct, frozen=True):
     """A checked URL and the address to connect to."""
 
@@ -102,10 +106,10 @@ async def resolve(url: str, *, allow_http: bool, allow_private: bool) -> Target:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as err:
-        raise UnsafeUrl(f"The callback host {host} could not be resolved ({err}).") from None
+        raise Unresolvable(f"The callback host {host} could not be resolved ({err}).") from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos))
     if not addresses:
-        raise UnsafeUrl(f"The callback host {host} has no address.")
+        raise Unresolvable(f"The callback host {host} has no address.")
     for address in addresses:
         refusal = refuse(address, allow_private=allow_private)
         if refusal:

@@ -5,7 +5,7 @@ run started by such a hook is published, it queues one `deliver_callback` job pe
 names the run, so a repeated event queues nothing). The job (`CallbackSender.deliver`) runs on a
 worker: it checks the URL (server/hooks/addresses.py), signs the body with Standard Webhooks
 headers using the hook's current secret, POSTs it, and records the attempt in the delivery log.
-A timeout, a connection failure, a 5xx or a 429 is retried with exponential backoff
+A timeout, a connection failure, a name that does not resolve, a 5xx or a 429 is retried with exponential backoff
 (WEBHOOK_CALLBACK_BACKOFF_MS, doubled each time) up to WEBHOOK_CALLBACK_ATTEMPTS attempts; any
 other answer is final. The message id is the same on every attempt, so a receiver can drop
 repeats.
@@ -26,7 +26,7 @@ import structlog
 
 from engine.events import RunEvent, RunFinished
 from engine.store import EventSink
-from server.hooks.addresses import UnsafeUrl, resolve
+from server.hooks.addresses import Unresolvable, UnsafeUrl, resolve
 from server.hooks.results import RunResult, run_result
 from server.hooks.secret import SecretBox
 from server.hooks.signing import sign_headers
@@ -110,13 +110,14 @@ class CallbackSender:
                          received_at=datetime.now(UTC))  # fmt: skip
         settings = self._settings
         started = time.perf_counter()
-        retry_reason = ""
         try:
             target = await resolve(
                 row["callback_url"],
                 allow_http=settings.webhook_callback_allow_http,
                 allow_private=settings.webhook_callback_allow_private,
             )
+        except Unresolvable as err:  # DNS may answer later: retried like a failed connection
+            return await self._retry_or_give_up(entry, str(err), started)
         except UnsafeUrl as err:
             await self._record(entry, "refused", str(err), started)
             return None
@@ -131,24 +132,29 @@ class CallbackSender:
         try:
             response = await self._post(target.pinned_url(), body, headers, target.host)
         except httpx.TimeoutException:
-            retry_reason = f"No answer within {settings.webhook_callback_timeout:g} s."
-            entry.status_code = 0
+            return await self._retry_or_give_up(
+                entry, f"No answer within {settings.webhook_callback_timeout:g} s.", started
+            )
         except httpx.HTTPError as err:
-            retry_reason = f"Could not reach the receiver: {type(err).__name__}: {err}"[:300]
-        else:
-            entry.status_code = response.status_code
-            if 200 <= response.status_code < 300:
-                await self._record(entry, "delivered", "", started)
-                return None
-            if response.status_code < 500 and response.status_code != 429:
-                await self._record(entry, "failed", f"The receiver answered {response.status_code}.", started)
-                return None
-            retry_reason = f"The receiver answered {response.status_code}."
-        if attempt >= settings.webhook_callback_attempts:
-            await self._record(entry, "failed", f"{retry_reason} Gave up after {attempt} attempts.", started)
+            reason = f"Could not reach the receiver: {type(err).__name__}: {err}"[:300]
+            return await self._retry_or_give_up(entry, reason, started)
+        entry.status_code = response.status_code
+        if 200 <= response.status_code < 300:
+            await self._record(entry, "delivered", "", started)
             return None
-        delay = settings.webhook_callback_backoff_ms / 1000 * float(2 ** (attempt - 1))
-        await self._record(entry, "retrying", f"{retry_reason} Next attempt in {delay:g} s.", started)
+        if response.status_code < 500 and response.status_code != 429:
+            await self._record(entry, "failed", f"The receiver answered {response.status_code}.", started)
+            return None
+        return await self._retry_or_give_up(entry, f"The receiver answered {response.status_code}.", started)
+
+    async def _retry_or_give_up(self, entry: Delivery, reason: str, started: float) -> float | None:
+        """Record a failed attempt that may succeed later; the delay before the next one, if any."""
+        settings = self._settings
+        if entry.attempt >= settings.webhook_callback_attempts:
+            await self._record(entry, "failed", f"{reason} Gave up after {entry.attempt} attempts.", started)
+            return None
+        delay = settings.webhook_callback_backoff_ms / 1000 * float(2 ** (entry.attempt - 1))
+        await self._record(entry, "retrying", f"{reason} Next attempt in {delay:g} s.", started)
         return delay
 
     async def _post(self, url: str, body: str, headers: dict[str, str], host: str) -> httpx.Response:

@@ -18,7 +18,7 @@ from litestar.response import Response
 
 from server.errors import Invalid
 from server.hooks.access import HookAccess
-from server.hooks.addresses import UnsafeUrl, check_form, resolve
+from server.hooks.addresses import Unresolvable, UnsafeUrl, check_form, resolve
 from server.hooks.intake import HookIntake
 from server.hooks.schemas import (
     DeliveryOut,
@@ -68,9 +68,10 @@ async def _checked_callback(url: str, settings: Settings) -> str:
     try:
         value = check_form(url, allow_http=http, allow_private=private)
         await resolve(value, allow_http=http, allow_private=private)
+    except Unresolvable:
+        pass  # not (yet) in DNS: every delivery checks it again
     except UnsafeUrl as err:
-        if "could not be resolved" not in str(err):
-            raise Invalid(str(err)) from None
+        raise Invalid(str(err)) from None
     return url.strip()
 
 

@@ -152,9 +152,11 @@ class HookIntake:
                 return await self._answer(request, hook, earlier, wait, entry, started, duplicate=True)
         try:
             live_state = await self.hub.unstored(str(hook.workflow_id))
+            if hook.creator is None:  # `usable` already requires a creator who may run the workflow
+                raise NotFound(NOT_FOUND)
             run_id = await self.runs.start(
                 hook.workflow_id,
-                hook.creator or UUID(int=0),
+                hook.creator,
                 RunCreate(scope="full", inputs=inputs),
                 live_state,
                 trigger="webhook",

@@ -137,3 +137,13 @@ def test_no_callback_for_a_hook_without_a_url(person: Callable[..., User], anon:
         assert json.loads(server.received[0][1])["data"]["outputs"] == {"echo": {"out": "yecho;"}}
     logged = deliveries(owner, hook["id"], lambda items: sum(d["kind"] == "callback" for d in items) == 1)
     assert len(logged) == 3
+
+
+def test_a_name_that_does_not_resolve_is_retried_then_given_up(person: Callable[..., User], anon: httpx.Client) -> None:
+    owner = person("owner")
+    hook = create_hook(owner, _workflow(owner), callback_url="http://galaxy-no-such-host.invalid/callback")
+    call(anon, hook, {"topic": "x"})
+    logged = deliveries(owner, hook["id"], lambda items: any(d["outcome"] == "failed" for d in items))
+    outcomes = sorted((d["attempt"], d["outcome"]) for d in logged if d["kind"] == "callback")
+    assert outcomes == [(1, "retrying"), (2, "retrying"), (3, "retrying"), (4, "failed")]
+    assert all("could not be resolved" in d["reason"] for d in logged if d["kind"] == "callback")
