@@ -138,6 +138,11 @@ class ArqDispatcher:
             ]
         )
 
+    async def job(self, job_id: str, function: str, *args: Any) -> None:
+        """Queue one job of any kind (a worker function named `function`), once: nothing happens
+        while a job with `job_id` is queued, running or kept."""
+        await self._jobs([(job_id, function, args)])
+
     async def _jobs(self, jobs: Sequence[tuple[str, str, tuple[Any, ...]]]) -> None:
         if not jobs:
             return

@@ -10,11 +10,13 @@ neither of which the ORM expresses. The tables themselves are declared in Piccol
 
 RECORD_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))"
 
-ACTIVE_RUNS = "SELECT count(*) FROM runs WHERE actor = $1 AND status IN ('queued', 'running')"
+# Runs a webhook started neither count toward their actor's cap nor are held to it.
+ACTIVE_RUNS = "SELECT count(*) FROM runs WHERE actor = $1 AND status IN ('queued', 'running') AND hook IS NULL"
 
 INSERT_RUN = """
-INSERT INTO runs (id, workflow, actor, trigger, scope, node_ids, inputs, graph, status, error, created_at, event_seq)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', '', now(), 0)
+INSERT INTO runs (
+    id, workflow, actor, trigger, scope, node_ids, inputs, graph, status, error, created_at, event_seq, hook
+) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', '', now(), 0, $9)
 """
 
 INSERT_NODE_RUNS = """
@@ -37,22 +39,23 @@ SELECT r.workflow FROM runs r JOIN workflows w ON w.id = r.workflow WHERE r.id =
 """
 
 _SUMMARY_COLUMNS = """r.id, r.workflow, r.status, r.scope, r.trigger, r.node_ids::text AS node_ids, r.error,
-    r.created_at, r.started_at, r.finished_at, u.id AS actor_id, u.name AS actor_name"""
+    r.created_at, r.started_at, r.finished_at, u.id AS actor_id, u.name AS actor_name, r.hook, h.name AS hook_name"""
+_SUMMARY_JOINS = "LEFT JOIN users u ON u.id = r.actor LEFT JOIN webhooks h ON h.id = r.hook"
 
 # Keyset pagination, newest first: $3/$4 are the (created_at, id) of the previous page's last run.
 FIRST_SUMMARIES = f"""
-SELECT {_SUMMARY_COLUMNS} FROM runs r LEFT JOIN users u ON u.id = r.actor
+SELECT {_SUMMARY_COLUMNS} FROM runs r {_SUMMARY_JOINS}
 WHERE r.workflow = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2
 """
 
 NEXT_SUMMARIES = f"""
-SELECT {_SUMMARY_COLUMNS} FROM runs r LEFT JOIN users u ON u.id = r.actor
+SELECT {_SUMMARY_COLUMNS} FROM runs r {_SUMMARY_JOINS}
 WHERE r.workflow = $1 AND (r.created_at, r.id) < ($3, $4) ORDER BY r.created_at DESC, r.id DESC LIMIT $2
 """
 
 RUN = f"""
 SELECT {_SUMMARY_COLUMNS}, r.inputs::text AS inputs, r.graph::text AS graph
-FROM runs r LEFT JOIN users u ON u.id = r.actor WHERE r.id = $1
+FROM runs r {_SUMMARY_JOINS} WHERE r.id = $1
 """
 
 NODE_RUNS = """
