@@ -13,17 +13,18 @@ RECORD_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))"
 # Runs a webhook started neither count toward their actor's cap nor are held to it.
 ACTIVE_RUNS = "SELECT count(*) FROM runs WHERE actor = $1 AND status IN ('queued', 'running') AND hook IS NULL"
 
+# A run and its node runs in one statement (one round trip, atomic without a transaction).
 INSERT_RUN = """
-INSERT INTO runs (
-    id, workflow, actor, trigger, scope, node_ids, inputs, graph, status, error, created_at, event_seq, hook
-) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', '', now(), 0, $9)
-"""
-
-INSERT_NODE_RUNS = """
+WITH run AS (
+    INSERT INTO runs (
+        id, workflow, actor, trigger, scope, node_ids, inputs, graph, status, error, created_at, event_seq, hook
+    ) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', '', now(), 0, $9)
+    RETURNING id
+)
 INSERT INTO node_runs (id, run, node_id, node_type, status, cache_key, inputs, outputs, waits_for, finished_at)
-SELECT id, $1, node_id, node_type, status, cache_key, inputs::jsonb, outputs::jsonb, waits_for,
-       CASE WHEN status = 'cached' THEN now() END
-FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])
+SELECT n.id, run.id, n.node_id, n.node_type, n.status, n.cache_key, n.inputs::jsonb, n.outputs::jsonb, n.waits_for,
+       CASE WHEN n.status = 'cached' THEN now() END
+FROM run, unnest($10::uuid[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::int[])
     AS n(id, node_id, node_type, status, cache_key, inputs, outputs, waits_for)
 """
 

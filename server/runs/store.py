@@ -233,37 +233,35 @@ class PostgresRunStore:
         actor already has `max_active` runs queued or running (None: no cap, for webhook runs)."""
         run_id = uuid.uuid4()
         nodes = list(plan.nodes.values())
+        row = (
+            run_id,
+            workflow_id,
+            actor,
+            trigger,
+            plan.scope.value,
+            encode_json(sorted(set(node_ids))),
+            encode_json(inputs),
+            encode_graph(graph),
+            hook_id,
+            [uuid.uuid4() for _ in nodes],
+            [n.node_id for n in nodes],
+            [n.node_type for n in nodes],
+            ["cached" if n.cached else "pending" for n in nodes],
+            [n.cache_key for n in nodes],
+            [encode_json(n.inputs) for n in nodes],
+            [encode_json(n.outputs) for n in nodes],
+            [n.waits_for for n in nodes],
+        )
+        if max_active is None:
+            await self.pool.execute(sql.INSERT_RUN, *row)
+            return run_id
         async with self.pool.acquire() as connection, connection.transaction():
-            if max_active is not None:
-                # One start at a time per actor, so two concurrent requests cannot both pass the cap.
-                await connection.execute(sql.RECORD_LOCK, str(actor))
-                active = await connection.fetchval(sql.ACTIVE_RUNS, actor)
-                if active >= max_active:
-                    raise ActiveRunsCap(active)
-            await connection.execute(
-                sql.INSERT_RUN,
-                run_id,
-                workflow_id,
-                actor,
-                trigger,
-                plan.scope.value,
-                encode_json(sorted(set(node_ids))),
-                encode_json(inputs),
-                encode_graph(graph),
-                hook_id,
-            )
-            await connection.execute(
-                sql.INSERT_NODE_RUNS,
-                run_id,
-                [uuid.uuid4() for _ in nodes],
-                [n.node_id for n in nodes],
-                [n.node_type for n in nodes],
-                ["cached" if n.cached else "pending" for n in nodes],
-                [n.cache_key for n in nodes],
-                [encode_json(n.inputs) for n in nodes],
-                [encode_json(n.outputs) for n in nodes],
-                [n.waits_for for n in nodes],
-            )
+            # One start at a time per actor, so two concurrent requests cannot both pass the cap.
+            await connection.execute(sql.RECORD_LOCK, str(actor))
+            active = await connection.fetchval(sql.ACTIVE_RUNS, actor)
+            if active >= max_active:
+                raise ActiveRunsCap(active)
+            await connection.execute(sql.INSERT_RUN, *row)
         return run_id
 
     async def latest(self, workflow_id: UUID, node_ids: Collection[str]) -> dict[str, CachedOutput]:
