@@ -124,7 +124,7 @@ def create_app(settings: Settings) -> Litestar:
             "hub": hub,
             "connection_limits": connection_limits,
             "codec": codec,
-            "box": SecretBox(settings.secret_key),
+            "box": SecretBox.of(settings),
         }
     )
     # Webhook `?wait` listens on run channels through a pub/sub connection of its own.

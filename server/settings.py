@@ -71,6 +71,13 @@ def _secret(raw: str) -> str:
     return raw
 
 
+def _secrets(raw: str) -> tuple[str, ...]:
+    keys = tuple(raw.replace(",", " ").split())
+    for key in keys:
+        _secret(key)
+    return keys
+
+
 def _choice(*options: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().upper() if options[0].isupper() else raw.strip()
@@ -136,6 +143,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: Annotated[str, env("DATABASE_URL", _url("postgres", "postgresql"))]
     redis_url: Annotated[str, env("REDIS_URL", _url("redis", "rediss", "unix"))]
     secret_key: Annotated[str, env("SECRET_KEY", _secret)]
+    # Earlier SECRET_KEYs, still accepted for decrypting stored webhook secrets while a rotation
+    # is under way (space- or comma-separated); `galaxy reencrypt-secrets` finishes it.
+    secret_key_previous: Annotated[tuple[str, ...], env("SECRET_KEY_PREVIOUS", _secrets)] = ()
     redis_namespace: Annotated[str, env("GALAXY_REDIS_NAMESPACE", _namespace)] = "galaxy"
     host: Annotated[str, env("HOST")] = "127.0.0.1"
     port: Annotated[int, bounded("PORT", 1, 65535)] = 8000

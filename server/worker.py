@@ -158,7 +158,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         pool=pool,
         keys=keys,
         scheduler=scheduler,
-        callbacks=CallbackSender(pool, settings, SecretBox(settings.secret_key)),
+        callbacks=CallbackSender(pool, settings, SecretBox.of(settings)),
         background=background,
         metrics_server=metrics_server,
         media_pool=processes,

@@ -15,6 +15,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from server.settings import Settings
+
 PREFIX = "whsec_"
 SECRET_BYTES = 32
 _INFO = b"galaxy webhook secrets v1"
@@ -53,6 +55,17 @@ class SecretBox:
         except InvalidToken:
             raise ValueError("webhook secret was encrypted with another SECRET_KEY") from None
 
+    @classmethod
+    def of(cls, settings: Settings) -> SecretBox:
+        """The box of a deployment: SECRET_KEY, then SECRET_KEY_PREVIOUS."""
+        return cls(settings.secret_key, *settings.secret_key_previous)
+
     def reencrypt(self, sealed: str) -> str:
-        """The same secret sealed with the current key (for a SECRET_KEY rotation)."""
-        return self._cipher.rotate(sealed.encode()).decode()
+        """The same secret sealed with the current key (for a SECRET_KEY rotation); ValueError
+        when no key of this box opens it."""
+        try:
+            return self._cipher.rotate(sealed.encode()).decode()
+        except InvalidToken:
+            raise ValueError(
+                "a webhook secret was encrypted with a key that is neither SECRET_KEY nor a previous one"
+            ) from None
