@@ -208,8 +208,11 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   // measured, fitView makes it exact.
   const [initialView, setInitialView] = useState<Viewport | null>(null)
   useEffect(() => {
+    // Measuring the wrapper forces a layout: only until the first view is chosen, not on every
+    // change of the nodes (a drag changes them every frame).
+    if (!props.synced || initialView) return
     const box = wrapper.current?.getBoundingClientRect()
-    if (props.synced && !initialView && box) setInitialView(framing(nodes, box.width, box.height))
+    if (box) setInitialView(framing(nodes, box.width, box.height))
   }, [props.synced, initialView, nodes])
   const initialised = useNodesInitialized()
   const fitted = useRef(false)
