@@ -34,21 +34,32 @@ function Skeleton({ tall }: { tall?: boolean }) {
   return <div className={tall ? 'skeleton tall' : 'skeleton'} aria-hidden="true" />
 }
 
+/**
+ * A port's handle sits in the flow of its label row, pulled out to the node's edge by negative
+ * margins. A positioned handle (and the positioned row it needed) is a paint layer of its own:
+ * 1,700 of them on a 500-node canvas made each frame of a pan cost ten times more.
+ */
+function PortHandle({ port, type }: { port: PortSpec; type: 'source' | 'target' }) {
+  return (
+    <Handle
+      type={type}
+      position={type === 'target' ? Position.Left : Position.Right}
+      id={port.name}
+      className="handle"
+      style={{ '--port': PORT_COLOURS[port.type] } as React.CSSProperties}
+      title={type === 'target' ? `${port.label} (${port.type}${port.multiple ? ', many' : ''})` : `${port.label} (${port.type})`}
+    />
+  )
+}
+
 function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string; port: PortSpec; value: unknown; readOnly: boolean; detailed: boolean }) {
   const connections = useNodeConnections({ handleType: 'target', handleId: port.name })
   const connected = connections.length > 0
   const inline = !port.multiline && (port.editable || connected) && !port.multiple
   return (
     <div className={`port-row in${inline ? ' inline' : ''}`} data-port={port.name}>
-      <Handle
-        type="target"
-        position={Position.Left}
-        id={port.name}
-        className="handle"
-        style={{ '--port': PORT_COLOURS[port.type] } as React.CSSProperties}
-        title={`${port.label} (${port.type}${port.multiple ? ', many' : ''})`}
-      />
       <div className="port-label">
+        <PortHandle port={port} type="target" />
         <span>{port.label}</span>
         {port.required && <span className="required" title="Required">*</span>}
         <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
@@ -57,11 +68,16 @@ function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string;
       </div>
       {connected ? (
         <p className="from" title="Fed by a connection">
-          {connections.map((c, i) => (
-            <span key={c.edgeId ?? `${c.source}-${i}`} className="chip">
-              <Source nodeId={c.source} />
-            </span>
-          ))}
+          {connections.map((c, i) =>
+            detailed ? (
+              <span key={c.edgeId ?? `${c.source}-${i}`} className="chip">
+                <Source nodeId={c.source} />
+              </span>
+            ) : (
+              // Unreadable at this zoom: a bar the size of a chip, with no text to clip.
+              <span key={c.edgeId ?? `${c.source}-${i}`} className="chip bar" aria-hidden="true" />
+            ),
+          )}
         </p>
       ) : (
         port.editable && (detailed ? <InputField nodeId={nodeId} port={port} value={value} disabled={readOnly} /> : <Skeleton tall={port.multiline} />)
@@ -103,8 +119,20 @@ function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRe
   )
 }
 
-function Title({ nodeId, label, editing, onDone }: { nodeId: string; label: string; editing: boolean; onDone: () => void }) {
+/** Characters of a title that fit beside a status badge; the overview shortens titles to this. */
+const SHORT_TITLE = 24
+
+function Title({ nodeId, label, editing, detailed, onDone }: { nodeId: string; label: string; editing: boolean; detailed: boolean; onDone: () => void }) {
   const { doc } = useEditor()
+  if (!editing && !detailed) {
+    // No clip in the overview (500 clipped titles cost a pan a third of its frame time): the
+    // title is shortened instead, and unreadable at this zoom anyway.
+    return (
+      <span className="node-title far" title={label}>
+        {label.length > SHORT_TITLE ? `${label.slice(0, SHORT_TITLE - 1)}…` : label}
+      </span>
+    )
+  }
   if (!editing) return <span className="node-title">{label}</span>
   return (
     <input
@@ -142,7 +170,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
       >
         <header className="node-head" onDoubleClick={() => !readOnly && setRenaming(true)}>
           <NodeIcon type={spec.type} category={spec.category} />
-          <Title nodeId={id} label={label} editing={renaming} onDone={() => setRenaming(false)} />
+          <Title nodeId={id} label={label} editing={renaming} detailed={detailed} onDone={() => setRenaming(false)} />
           <span className="node-status" data-slot="status">
             {run && <NodeStatusBadge run={run} />}
           </span>
@@ -178,15 +206,8 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
                   {port.type}
                 </span>
                 <span>{port.label}</span>
+                <PortHandle port={port} type="source" />
               </div>
-              <Handle
-                type="source"
-                position={Position.Right}
-                id={port.name}
-                className="handle"
-                style={{ '--port': PORT_COLOURS[port.type] } as React.CSSProperties}
-                title={`${port.label} (${port.type})`}
-              />
             </div>
           ))}
         </div>
