@@ -173,7 +173,9 @@ class RunService:
         return items, next_cursor
 
     async def detail(self, run_id: UUID) -> RunDetail:
-        """A run with every node run, its graph and its outputs (those of its leaf nodes)."""
+        """A run with every node run, its graph and its outputs (those of its leaf nodes), and
+        the `seq` of the last event it reflects, with the text its running nodes streamed."""
+        position = await self.events.position(str(run_id))  # first: see RedisEventSink.position
         found = await self.store.run(run_id)
         if found is None:
             raise NotFound("No such run, or you are not a member of its workflow.")
@@ -192,6 +194,7 @@ class RunService:
                 started_at=n["started_at"],
                 finished_at=n["finished_at"],
                 duration_ms=n["duration_ms"],
+                streamed=position.streamed.get(n["node_id"], "") if n["status"] == NodeStatus.RUNNING else "",
             )
             for n in node_rows
         ]
@@ -199,6 +202,7 @@ class RunService:
         outputs, by_label = self._outputs(graph, nodes)
         return RunDetail(
             **_summary_fields(row),
+            seq=position.seq,
             inputs=decode_json(row["inputs"]),
             graph=graph_json(graph),
             nodes=nodes,
