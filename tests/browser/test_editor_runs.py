@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import APIResponse, Page, Route, expect
 
 from server.settings import Settings
 from tests.browser.conftest import ARTIFACTS, Pages
@@ -19,6 +19,7 @@ from tests.support import Clients, User, run_server
 
 MODEL = "openai/kit-model"
 KIT_NODES = ["upload-image", "crop", "details", "copywriter", "upload-video", "frame", "social"]
+RUN_READ = re.compile(r"/api/runs/[0-9a-f-]{36}$")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,17 @@ WATCH_STREAM = """() => {
     if (text && window.streamed[window.streamed.length - 1] !== text) window.streamed.push(text)
   }).observe(document.body, { subtree: true, childList: true, characterData: true })
 }"""
+
+
+# The same, installed before the page loads, for the node "llm".
+WATCH_LLM_STREAM = """
+window.streamed = []
+new MutationObserver(() => {
+  const el = document.querySelector('.react-flow__node[data-id="llm"] .node-output.streaming')
+  const text = el ? el.textContent : ''
+  if (text && window.streamed[window.streamed.length - 1] !== text) window.streamed.push(text)
+}).observe(document, { subtree: true, childList: true, characterData: true })
+"""
 
 
 def status_of(page: Page, node_id: str) -> str | None:
@@ -232,6 +244,66 @@ def test_cancel_and_reload_during_a_run(pages: Pages, someone: Callable[[str], U
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     open_runs(page)
     expect(page.locator(".run-list li[data-run]").first).to_have_attribute("data-status", "cancelled")
+
+
+def test_a_slow_read_of_the_run_does_not_undo_what_arrived_meanwhile(
+    pages: Pages, someone: Callable[[str], User], runs_url: str
+) -> None:
+    ada = someone("Ada")
+    workflow_id = chain(ada, seconds=1)
+    page = pages.open(ada, base_url=runs_url)
+    switch = SocketSwitch(page)
+    open_canvas(page, workflow_id)
+    held: list[tuple[Route, APIResponse]] = []
+
+    def answer_late(route: Route) -> None:
+        # What the server says at once, handed to the page only later.
+        held.append((route, route.fetch()))
+
+    run = start_run(ada.http, workflow_id)
+    expect_status(page, "first", "running")
+    page.route(RUN_READ, answer_late)
+    switch.drop()  # the editor reconnects at once and reads the run again
+    for _ in range(100):  # Playwright calls the handler while it waits
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the editor did not read the run again after the reconnect"
+    assert wait_for_run(ada.http, run["id"])["status"] == "success"
+    # The rest of the run arrives over the socket while the read is held back.
+    for node_id in ("t", "first", "second", "side"):
+        expect_status(page, node_id, "success")
+    for route, response in held:
+        route.fulfill(response=response)
+    page.unroute(RUN_READ)
+    page.wait_for_timeout(500)
+    for node_id in ("t", "first", "second", "side"):
+        expect_status(page, node_id, "success", timeout=1000)
+
+
+def test_a_reload_mid_stream_shows_the_answer_from_its_first_word(
+    pages: Pages, someone: Callable[[str], User], runs_url: str
+) -> None:
+    ada = someone("Ada")
+    words = " ".join(f"w{i}" for i in range(90))  # echoed one word per 60 ms: about five seconds
+    workflow_id = import_workflow(
+        ada,
+        "Stream",
+        [node_json("ask", "text", 0, 0, text=words), node_json("llm", "llm", 400, 0, label="Writer", model=MODEL)],
+        [edge_json("ask", "text", "llm", "user_message")],
+    )
+    page = pages.open(ada, base_url=runs_url)
+    open_canvas(page, workflow_id)
+    page.get_by_role("button", name="Run all").click()
+    streaming = node(page, "llm").locator(".node-output.streaming")
+    expect(streaming).to_contain_text("w5 ", timeout=30_000)  # the first LLM call imports litellm
+    page.context.add_init_script(WATCH_LLM_STREAM)
+    page.reload()
+    page.wait_for_function("() => window.streamed && window.streamed.length > 0", polling="raf", timeout=20_000)
+    first: str = page.evaluate("window.streamed[0]")
+    assert first.startswith("Echo: w0 w1 w2 w3 w4 w5"), first  # not from the next token on
+    expect_status(page, "llm", "success", timeout=30_000)
+    expect(node(page, "llm").locator(".node-output")).to_have_text(f"Echo: {words}")
 
 
 def test_a_reconnect_catches_up_with_what_was_missed(
