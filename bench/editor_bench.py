@@ -137,9 +137,16 @@ PAN_PROBE = """() => { window.__frames = []; const vp = document.querySelector('
 def pan_frames(page: Page) -> dict[str, Any]:
     """Frame intervals while the pane is dragged across the canvas by PAN_MOVES pointer moves."""
     page.evaluate(PAN_PROBE)
-    box = page.locator(".react-flow__pane").bounding_box()
-    assert box
-    x, y = box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.5
+    # A spot of bare canvas near the right (a press on a node would drag the node instead).
+    spot = page.evaluate(
+        """() => { const box = document.querySelector('.react-flow__pane').getBoundingClientRect();
+        for (let dy = 0; dy < box.height / 2; dy += 4) for (const sign of [1, -1]) {
+          const x = box.left + box.width * 0.8, y = box.top + box.height / 2 + sign * dy;
+          if (document.elementFromPoint(x, y)?.classList.contains('react-flow__pane')) return [x, y] }
+        return null }"""
+    )
+    assert spot, "no bare canvas to grab"
+    x, y = spot
     page.mouse.move(x, y)
     page.mouse.down()
     started = time.perf_counter()
@@ -235,6 +242,24 @@ def move_latency(
     }
 
 
+def require_current_build(static_dir: Path) -> Path:
+    """`static_dir` if it holds a build of the editor's current sources; otherwise exit saying
+    so (a browser measurement of a stale build measures old code)."""
+    index = static_dir / "index.html"
+    if not index.exists():
+        raise SystemExit(f"No editor build in {static_dir}: run `cd static && npm run build` first.")
+    built = index.stat().st_mtime
+    static = PROJECT_ROOT / "static"
+    sources = [*(static / "src").rglob("*"), *(static / name for name in ("index.html", "package-lock.json"))]
+    newer = sorted(str(p.relative_to(static)) for p in sources if p.is_file() and p.stat().st_mtime > built)
+    if newer:
+        raise SystemExit(
+            f"The editor build in {static_dir} is older than {len(newer)} of its sources ({', '.join(newer[:3])}"
+            f"{', …' if len(newer) > 3 else ''}): run `cd static && npm run build` first."
+        )
+    return static_dir
+
+
 def bundle_sizes(static_dir: Path) -> dict[str, Any]:
     sizes: dict[str, Any] = {}
     for path in sorted((static_dir / "assets").iterdir()):
@@ -290,7 +315,7 @@ def arguments() -> argparse.Namespace:
 def main() -> None:
     args = arguments()
     parts = set(args.only.split(","))
-    static_dir = args.static_dir or PROJECT_ROOT / "static" / "dist"
+    static_dir = args.static_dir or require_current_build(PROJECT_ROOT / "static" / "dist")
     results: dict[str, Any] = {"load_average_before": os.getloadavg(), "bundle": bundle_sizes(static_dir)}
     clients = Clients()
     with (
