@@ -33,8 +33,12 @@ import type { History } from './undo'
 const CURSOR_EVERY_MS = 50
 
 export const PALETTE_MIME = 'application/x-galaxy-node'
-/** Past this size edges stop flowing and the canvas is one composited layer (bench/README.md). */
-const LARGE = { nodes: 150, edges: 150 }
+/**
+ * Past this size edges stop flowing and the canvas is one composited layer: flowing dashes repaint
+ * every edge in every frame, about 0.4 ms per edge here, so 100 edges took 40 ms a frame with
+ * nothing else happening (bench/README.md).
+ */
+const LARGE = { nodes: 150, edges: 30 }
 
 function InvalidAwareLine({ fromX, fromY, toX, toY, fromPosition, toPosition, connectionStatus }: ConnectionLineComponentProps) {
   const [path] = getBezierPath({ sourceX: fromX, sourceY: fromY, sourcePosition: fromPosition, targetX: toX, targetY: toY, targetPosition: toPosition })
