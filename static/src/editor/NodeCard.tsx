@@ -12,7 +12,7 @@ import { InputField, ParamField } from './fields'
 import { UNKNOWN_TYPE, type FlowNode } from './flow'
 import { NodeIcon } from './icons'
 import { NodeOutput, NodeStatusBadge, OutputThumb } from './NodeRun'
-import { useNodeRun } from './runStore'
+import { useNodeRunStatus } from './runStore'
 import { PORT_COLOURS, type NodeSpec, type PortSpec } from './specs'
 import { UploadField } from './Upload'
 
@@ -153,65 +153,81 @@ function Title({ nodeId, label, editing, detailed, onDone }: { nodeId: string; l
 
 const INLINE_KINDS = new Set(['number', 'integer', 'string', 'select', 'boolean', 'model'])
 
+interface BodyProps {
+  spec: NodeSpec
+  id: string
+  data: FlowNode['data']
+  readOnly: boolean
+  detailed: boolean
+  /** A run is shown on the canvas (image outputs get a thumbnail slot). */
+  shown: boolean
+}
+
+/** The ports and fields: rendered again when the node's data or the detail level changes, not
+ * when its run status does (a hundred nodes starting at once re-render only their frames). */
+const NodeBody = memo(function NodeBody({ spec, id, data, readOnly, detailed, shown }: BodyProps) {
+  const upload = spec.params.find((p) => p.kind === 'media')
+  return (
+    <div className="node-body">
+      {spec.inputs.map((port) => (
+        <InputRow key={port.name} nodeId={id} port={port} value={data[port.name]} readOnly={readOnly} detailed={detailed} />
+      ))}
+      {spec.params.map((param) => (
+        <div key={param.name} className={`param${INLINE_KINDS.has(param.kind) ? ' inline' : ''}`} data-param={param.name}>
+          {param.kind !== 'media' && <span className="port-label">{param.label}</span>}
+          {param === upload ? (
+            <UploadField
+              nodeId={id}
+              name={param.name}
+              kind={spec.outputs[0]?.type === 'video' ? 'video' : 'image'}
+              mediaId={typeof data[param.name] === 'string' ? (data[param.name] as string) : ''}
+              disabled={readOnly}
+            />
+          ) : detailed ? (
+            <ParamField nodeId={id} param={param} value={data[param.name]} disabled={readOnly} />
+          ) : (
+            <Skeleton tall={param.kind === 'text'} />
+          )}
+        </div>
+      ))}
+      {spec.outputs.map((port) => (
+        <div key={port.name} className="port-row out" data-port={port.name}>
+          {shown && port.type === 'image' && spec.category !== 'inputs' && <OutputThumb nodeId={id} />}
+          <div className="port-label">
+            <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
+              {port.type}
+            </span>
+            <span>{port.label}</span>
+            <PortHandle port={port} type="source" />
+          </div>
+        </div>
+      ))}
+    </div>
+  )
+})
+
 function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
+  const glow = { '--glow': spec.outputs[0] ? PORT_COLOURS[spec.outputs[0].type] : 'var(--accent)' } as React.CSSProperties
+  const outputType = spec.category === 'inputs' ? undefined : spec.outputs[0]?.type
   function SpecNode({ id, data, selected }: NodeProps<FlowNode>) {
     const { readOnly } = useEditor()
     const detailed = useStore(detailedZoom)
     const [renaming, setRenaming] = useState(false)
     const label = typeof data.label === 'string' && data.label ? data.label : spec.label
-    const upload = spec.params.find((p) => p.kind === 'media')
-    const run = useNodeRun(id)
+    // Only the status: a streamed token re-renders the node's output, not the whole node.
+    const status = useNodeRunStatus(id)
     return (
-      <div
-        className={`node${selected ? ' selected' : ''}${run ? ` run-${run.status}` : ''}`}
-        data-type={spec.type}
-        data-run-status={run?.status}
-        style={{ '--glow': spec.outputs[0] ? PORT_COLOURS[spec.outputs[0].type] : 'var(--accent)' } as React.CSSProperties}
-      >
+      <div className={`node${selected ? ' selected' : ''}${status ? ` run-${status}` : ''}`} data-type={spec.type} data-run-status={status} style={glow}>
         <header className="node-head" onDoubleClick={() => !readOnly && setRenaming(true)}>
           <NodeIcon type={spec.type} category={spec.category} />
           <Title nodeId={id} label={label} editing={renaming} detailed={detailed} onDone={() => setRenaming(false)} />
           <span className="node-status" data-slot="status">
-            {run && <NodeStatusBadge run={run} />}
+            {status && <NodeStatusBadge nodeId={id} />}
           </span>
           {detailed && <Menu nodeId={id} label={label} onRename={() => setRenaming(true)} />}
         </header>
-        <div className="node-body">
-          {spec.inputs.map((port) => (
-            <InputRow key={port.name} nodeId={id} port={port} value={data[port.name]} readOnly={readOnly} detailed={detailed} />
-          ))}
-          {spec.params.map((param) => (
-            <div key={param.name} className={`param${INLINE_KINDS.has(param.kind) ? ' inline' : ''}`} data-param={param.name}>
-              {param.kind !== 'media' && <span className="port-label">{param.label}</span>}
-              {param === upload ? (
-                <UploadField
-                  nodeId={id}
-                  name={param.name}
-                  kind={spec.outputs[0]?.type === 'video' ? 'video' : 'image'}
-                  mediaId={typeof data[param.name] === 'string' ? (data[param.name] as string) : ''}
-                  disabled={readOnly}
-                />
-              ) : detailed ? (
-                <ParamField nodeId={id} param={param} value={data[param.name]} disabled={readOnly} />
-              ) : (
-                <Skeleton tall={param.kind === 'text'} />
-              )}
-            </div>
-          ))}
-          {spec.outputs.map((port) => (
-            <div key={port.name} className="port-row out" data-port={port.name}>
-              {run && port.type === 'image' && spec.category !== 'inputs' && <OutputThumb run={run} />}
-              <div className="port-label">
-                <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
-                  {port.type}
-                </span>
-                <span>{port.label}</span>
-                <PortHandle port={port} type="source" />
-              </div>
-            </div>
-          ))}
-        </div>
-        {run && <NodeOutput run={run} outputType={spec.category === 'inputs' ? undefined : spec.outputs[0]?.type} />}
+        <NodeBody spec={spec} id={id} data={data} readOnly={readOnly} detailed={detailed} shown={status !== undefined} />
+        {status && <NodeOutput nodeId={id} outputType={outputType} />}
       </div>
     )
   }

@@ -227,6 +227,12 @@ export function useNodeRun(id: string): NodeView | undefined {
   return useSyncExternalStore(store.subscribe, () => store.nodeView(id))
 }
 
+/** Only the status of one node in the shown run (what the node's frame and class depend on). */
+export function useNodeRunStatus(id: string): NodeView['status'] | undefined {
+  const store = useRunStore()
+  return useSyncExternalStore(store.subscribe, () => store.nodeView(id)?.status)
+}
+
 /** Re-renders on every change of the store (toolbar, history). */
 export function useRunsVersion(): number {
   const store = useRunStore()
