@@ -173,12 +173,16 @@ def test_a_run_read_mid_stream_holds_the_text_so_far_and_the_seq_to_continue_fro
     async def watch() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         client = await (await YClient(socket_url).connect()).wait_synced()
         reads = []
+
+        def progressed() -> int:
+            return sum(e["type"] == "node_progress" for e in client.events)
+
         try:
-            await asyncio.to_thread(start_run, owner.http, workflow_id)
+            run_id = (await asyncio.to_thread(start_run, owner.http, workflow_id))["id"]
             for _ in range(3):  # three reads while the answer grows
-                count = sum(e["type"] == "node_progress" for e in client.events)
-                await eventually(lambda: sum(e["type"] == "node_progress" for e in client.events) > count + 2)
-                reads.append((await asyncio.to_thread(owner.http.get, f"/api/runs/{client.events[0]['run_id']}")).json())
+                goal = progressed() + 2
+                await eventually(lambda: progressed() > goal)  # noqa: B023 (awaited at once)
+                reads.append((await asyncio.to_thread(owner.http.get, f"/api/runs/{run_id}")).json())
             await eventually(lambda: any(e["type"] == "run_finished" for e in client.events), timeout=30)
         finally:
             await client.close()
