@@ -253,6 +253,19 @@ export function formatDuration(ms: number | null | undefined): string {
   return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`
 }
 
+/** A media reference (`{media_id, content_type}`) as the run detail shows it. */
+export interface MediaRef {
+  id: string
+  video: boolean
+}
+
+export function mediaRef(value: unknown): MediaRef | null {
+  if (!value || typeof value !== 'object') return null
+  const { media_id: id, content_type: type } = value as { media_id?: unknown; content_type?: unknown }
+  if (typeof id !== 'string') return null
+  return { id, video: typeof type === 'string' && type.startsWith('video/') }
+}
+
 /** A media output (`{media_id}`) of a node, if it has one. */
 export function mediaOf(outputs: Record<string, unknown>): string | null {
   for (const value of Object.values(outputs)) {
