@@ -68,6 +68,10 @@ new MutationObserver(() => {
 """
 
 
+THUMBNAILS_LOADED = """() => [...document.querySelectorAll('.run-detail video')].every((v) => v.readyState >= 2)
+  && [...document.querySelectorAll('.run-detail img')].every((i) => i.complete && i.naturalWidth > 0)"""
+
+
 def status_of(page: Page, node_id: str) -> str | None:
     return node(page, node_id).locator(".node").get_attribute("data-run-status")
 
@@ -132,6 +136,11 @@ def test_the_kit_runs_live_on_every_canvas(pages: Pages, someone: Callable[[str]
     expect(social).to_contain_text("Tokens")
     expect(social).to_contain_text("Echo: Echo: Product: Aurora")
     expect(detail.get_by_role("img", name="Output of Crop (center 80%)")).to_be_visible()
+    expect(detail.get_by_role("img", name="Output of Frame at 50%")).to_be_visible()
+    # A video (the upload's output, the frame's input) shows its first frame; no thumbnail is broken.
+    expect(detail.locator('.run-node[data-node="upload-video"] video')).to_be_visible()
+    expect(detail.locator('.run-node[data-node="frame"] video')).to_be_visible()
+    page_b.wait_for_function(THUMBNAILS_LOADED, timeout=20_000)
     expect(detail.get_by_role("button", name="Re-run")).to_have_count(0)
     page_b.screenshot(path=str(pages_dir() / "runs-kit-detail.png"))
     social.get_by_role("button", name="Social media post").click()
@@ -221,6 +230,49 @@ def test_run_one_node_then_a_selection(pages: Pages, someone: Callable[[str], Us
     expect(page.locator(".run-list li[data-run]")).to_have_count(3)
     expect(page.locator(".run-list li[data-run]").first).to_contain_text("Selected")
     expect(page.locator(".run-list li[data-run]").first).to_have_attribute("data-status", "success")
+
+
+def test_rerun_repeats_the_scope_and_the_nodes(pages: Pages, someone: Callable[[str], User], runs_url: str) -> None:
+    ada = someone("Ada")
+    workflow_id = chain(ada, seconds=0.1)
+    page = pages.open(ada, base_url=runs_url)
+    open_canvas(page, workflow_id)
+    node(page, "side").locator(".node-title").click()
+    page.get_by_role("button", name="Run selected (1)").click()
+    open_runs(page)
+    runs = page.locator(".run-list li[data-run]")
+    expect(runs.first).to_have_attribute("data-status", "success")
+    first_id = runs.first.get_attribute("data-run")
+    runs.first.locator("button").click()
+    page.get_by_role("button", name="Re-run").click()
+    page.get_by_role("button", name="← Runs").click()
+    expect(runs).to_have_count(2)
+    expect(runs.first).to_contain_text("Selected")
+    expect(runs.first).to_have_attribute("data-status", "success")
+    again = ada.http.get(f"/api/runs/{runs.first.get_attribute('data-run')}").json()
+    assert again["id"] != first_id and again["scope"] == "selected" and again["node_ids"] == ["side"]
+    assert [n["node_id"] for n in again["nodes"] if n["status"] == "success"] == ["side"]
+
+
+def test_the_history_loads_older_runs_as_it_is_scrolled(
+    pages: Pages, someone: Callable[[str], User], runs_url: str
+) -> None:
+    ada = someone("Ada")
+    workflow_id = import_workflow(ada, "Many runs", [node_json("t", "text", 0, 0, text="go")], [])
+    ids = [start_run(ada.http, workflow_id)["id"] for _ in range(45)]  # pages of 20: 20, 20, 5
+    for run_id in ids:
+        wait_for_run(ada.http, run_id)
+    page = pages.open(ada, base_url=runs_url)
+    open_canvas(page, workflow_id)
+    open_runs(page)
+    runs = page.locator(".run-list li[data-run]")
+    more = page.locator(".run-list li:not([data-run])")
+    expect(runs).to_have_count(20)
+    for shown in (40, 45):
+        more.scroll_into_view_if_needed()
+        expect(runs).to_have_count(shown)
+    expect(more).to_have_count(0)
+    assert [runs.nth(i).get_attribute("data-run") for i in range(45)] == ids[::-1]  # newest first, each once
 
 
 def test_cancel_and_reload_during_a_run(pages: Pages, someone: Callable[[str], User], runs_url: str) -> None:
