@@ -26,6 +26,7 @@ import { addEdge, addNode, LOCAL_MOVE, moveNodes, roots, type XY } from './doc'
 import { allEdges, allNodes, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type FlowEdge, type FlowNode } from './flow'
 import { buildNodeTypes } from './NodeCard'
 import { Cursors, SelectionOutlines } from './presence'
+import { useManyRunning } from './runStore'
 import { checkConnection, type Attempt, type GraphView } from './rules'
 import type { NodeSpec } from './specs'
 import type { History } from './undo'
@@ -80,6 +81,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   const { history, awareness } = props
   const flow = useReactFlow<FlowNode, FlowEdge>()
   const { nodes, setNodes, edges, setEdges } = useDocumentView(doc, specs)
+  const busy = useManyRunning()
   const nodeTypes = useMemo(() => buildNodeTypes(props.specList), [props.specList])
   const wrapper = useRef<HTMLDivElement>(null)
   const [hint, setHint] = useState<string | null>(null)
@@ -257,7 +259,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
 
   return (
     <div
-      className={`canvas${readOnly ? ' read-only' : ''}${nodes.length > LARGE.nodes || edges.length > LARGE.edges ? ' large' : ''}`}
+      className={`canvas${readOnly ? ' read-only' : ''}${nodes.length > LARGE.nodes || edges.length > LARGE.edges ? ' large' : ''}${busy ? ' busy' : ''}`}
       ref={wrapper}
       onDragOver={(e) => e.dataTransfer.types.includes(PALETTE_MIME) && (e.preventDefault(), (e.dataTransfer.dropEffect = 'copy'))}
       onDrop={onDrop}

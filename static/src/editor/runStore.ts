@@ -10,6 +10,8 @@ import { api, type Page } from '../api'
 import { ACTIVE, applyEvent, continueFrom, fromDetail, parseEvent, summaryOf, type NodeView, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
 
 const PAGE_SIZE = 20
+/** Past this many running nodes their glows hold still: a hundred pulsing layers cost every frame. */
+const MANY_RUNNING = 20
 /** Events kept per run for continuing a REST read; far more than a run sends while one is read. */
 const KEPT_EVENTS = 20_000
 
@@ -43,7 +45,12 @@ export class RunStore {
     return () => this.listeners.delete(listener)
   }
 
+  /** How many nodes the shown run has running (kept up to date by `changed`). */
+  running = 0
+
   private changed(): void {
+    const shown = this.pinned ?? this.live
+    this.running = shown ? Object.values(shown.nodes).filter((n) => n.status === 'running').length : 0
     this.version++
     for (const listener of this.listeners) listener()
   }
@@ -231,6 +238,12 @@ export function useNodeRun(id: string): NodeView | undefined {
 export function useNodeRunStatus(id: string): NodeView['status'] | undefined {
   const store = useRunStore()
   return useSyncExternalStore(store.subscribe, () => store.nodeView(id)?.status)
+}
+
+/** Whether more nodes run than are worth pulsing one by one (see editor.css, "busy"). */
+export function useManyRunning(): boolean {
+  const store = useRunStore()
+  return useSyncExternalStore(store.subscribe, () => store.running > MANY_RUNNING)
 }
 
 /** Re-renders on every change of the store (toolbar, history). */
