@@ -10,6 +10,7 @@ long as its work does (rather than waiting for a 60 Hz vsync).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import json
@@ -119,23 +120,53 @@ def render_time(browser: Browser, base_url: str, user: User, workflow_id: str) -
     return float(min(elapsed, wall))
 
 
-def pan_frames(page: Page) -> list[float]:
-    """Frame intervals while the pane is dragged across the canvas."""
-    page.evaluate(
-        "() => { window.__frames = []; let last = performance.now(); const tick = (t) => {"
-        " window.__frames.push(t - last); last = t; if (window.__panning) requestAnimationFrame(tick) };"
-        " window.__panning = true; requestAnimationFrame(tick) }"
+PAN_MOVES = 120
+
+# Every animation frame's interval, and whether the viewport moved in the frame it measures. A
+# requestAnimationFrame callback runs before the frame's style, layout and paint, so the interval
+# that ends at tick N is the work of the frame that started at tick N - 1: it is a "moving" frame
+# when the transform seen at N - 1 was new. With nothing to draw, headless Chromium still ticks
+# about every 17.7 ms, so frames without a move say nothing about the canvas.
+PAN_PROBE = """() => { window.__frames = []; const vp = document.querySelector('.react-flow__viewport');
+  let last = performance.now(), seen = vp.style.transform, moved = false;
+  const tick = (t) => { window.__frames.push([t - last, moved]); const now = vp.style.transform;
+    moved = now !== seen; seen = now; last = t; if (window.__panning) requestAnimationFrame(tick) };
+  window.__panning = true; requestAnimationFrame(tick) }"""
+
+
+def pan_frames(page: Page) -> dict[str, Any]:
+    """Frame intervals while the pane is dragged across the canvas by PAN_MOVES pointer moves."""
+    page.evaluate(PAN_PROBE)
+    # A spot of bare canvas near the right (a press on a node would drag the node instead).
+    spot = page.evaluate(
+        """() => { const box = document.querySelector('.react-flow__pane').getBoundingClientRect();
+        for (let dy = 0; dy < box.height / 2; dy += 4) for (const sign of [1, -1]) {
+          const x = box.left + box.width * 0.8, y = box.top + box.height / 2 + sign * dy;
+          if (document.elementFromPoint(x, y)?.classList.contains('react-flow__pane')) return [x, y] }
+        return null }"""
     )
-    box = page.locator(".react-flow__pane").bounding_box()
-    assert box
-    x, y = box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.5
+    assert spot, "no bare canvas to grab"
+    x, y = spot
     page.mouse.move(x, y)
     page.mouse.down()
-    for step in range(120):
+    started = time.perf_counter()
+    for step in range(PAN_MOVES):
         page.mouse.move(x - step * 6, y - (step % 20) * 2)
     page.mouse.up()
-    frames: list[float] = page.evaluate("() => { window.__panning = false; return window.__frames.slice(2) }")
-    return frames
+    elapsed = time.perf_counter() - started
+    frames: list[list[Any]] = page.evaluate("() => { window.__panning = false; return window.__frames.slice(2) }")
+    moved = [ms for ms, changed in frames if changed]
+    every = [ms for ms, _ in frames]
+    return {
+        "moves": PAN_MOVES,
+        "ms_per_move": round(elapsed * 1000 / PAN_MOVES, 1),
+        "moving_frames": len(moved),
+        "moving_median_ms": round(statistics.median(moved), 2) if moved else None,
+        "moving_p95_ms": round(sorted(moved)[int(len(moved) * 0.95)], 2) if moved else None,
+        "all_frames": len(every),
+        "all_median_ms": round(statistics.median(every), 2),
+        "all_p95_ms": round(sorted(every)[int(len(every) * 0.95)], 2),
+    }
 
 
 def drag_renders(page: Page) -> dict[str, Any]:
@@ -211,9 +242,27 @@ def move_latency(
     }
 
 
-def bundle_sizes() -> dict[str, Any]:
+def require_current_build(static_dir: Path) -> Path:
+    """`static_dir` if it holds a build of the editor's current sources; otherwise exit saying
+    so (a browser measurement of a stale build measures old code)."""
+    index = static_dir / "index.html"
+    if not index.exists():
+        raise SystemExit(f"No editor build in {static_dir}: run `cd static && npm run build` first.")
+    built = index.stat().st_mtime
+    static = PROJECT_ROOT / "static"
+    sources = [*(static / "src").rglob("*"), *(static / name for name in ("index.html", "package-lock.json"))]
+    newer = sorted(str(p.relative_to(static)) for p in sources if p.is_file() and p.stat().st_mtime > built)
+    if newer:
+        raise SystemExit(
+            f"The editor build in {static_dir} is older than {len(newer)} of its sources ({', '.join(newer[:3])}"
+            f"{', …' if len(newer) > 3 else ''}): run `cd static && npm run build` first."
+        )
+    return static_dir
+
+
+def bundle_sizes(static_dir: Path) -> dict[str, Any]:
     sizes: dict[str, Any] = {}
-    for path in sorted((PROJECT_ROOT / "static" / "dist" / "assets").iterdir()):
+    for path in sorted((static_dir / "assets").iterdir()):
         data = path.read_bytes()
         sizes[path.name] = {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, 9))}
     return sizes
@@ -232,14 +281,15 @@ def sign_in_page_scripts(browser: Browser, base_url: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def scratch_settings() -> Iterator[Settings]:
+def scratch_settings(**overrides: Any) -> Iterator[Settings]:
     tag = secrets.token_hex(4)
     database = f"galaxy_bench_{tag}"
     admin_sql(ADMIN_URL, f'CREATE DATABASE "{database}"')
     database_url = ADMIN_URL.rsplit("/", 1)[0] + f"/{database}"
     settings = load_settings({}, database_url=database_url, redis_url=REDIS_URL, secret_key=secrets.token_hex(32),
                              redis_namespace=f"bench-{tag}", log_level="WARNING", log_json=False,
-                             max_import_bytes=16 * 1024 * 1024, max_request_bytes=16 * 1024 * 1024)  # fmt: skip
+                             max_import_bytes=16 * 1024 * 1024, max_request_bytes=16 * 1024 * 1024,
+                             **overrides)  # fmt: skip
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "SECRET_KEY": settings.secret_key}
     subprocess.run([sys.executable, "-m", "server.cli", "migrate"], env=env, cwd=PROJECT_ROOT, check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
@@ -253,10 +303,26 @@ def scratch_settings() -> Iterator[Settings]:
         client.close()
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="render,pan,drag,moves", help="comma-separated parts to run")
+    parser.add_argument("--loads", type=int, default=3, help="page loads timed for the render")
+    parser.add_argument("--pans", type=int, default=1, help="pans measured, each on a fresh page")
+    parser.add_argument("--static-dir", type=Path, default=None, help="serve this editor build instead of static/dist")
+    return parser.parse_args()
+
+
 def main() -> None:
-    results: dict[str, Any] = {"load_average_before": os.getloadavg(), "bundle": bundle_sizes()}
+    args = arguments()
+    parts = set(args.only.split(","))
+    static_dir = args.static_dir or require_current_build(PROJECT_ROOT / "static" / "dist")
+    results: dict[str, Any] = {"load_average_before": os.getloadavg(), "bundle": bundle_sizes(static_dir)}
     clients = Clients()
-    with scratch_settings() as settings, run_server(settings) as url_one, run_server(settings) as url_two:
+    with (
+        scratch_settings(static_dir=static_dir) as settings,
+        run_server(settings) as url_one,
+        run_server(settings) as url_two,
+    ):
         ada, bob = clients.user(url_one, "Ada"), clients.user(url_one, "Bob")
         big = ada.http.post("/api/workflows/import", json=big_workflow())
         assert big.status_code == 201, big.text
@@ -270,18 +336,23 @@ def main() -> None:
         with sync_playwright() as driver:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             results["sign_in_page_scripts"] = sign_in_page_scripts(browser, url_one)
-            results["render_ms"] = [render_time(browser, url_one, ada, big.json()["id"]) for _ in range(3)]
-            page = open_page(browser, url_one, ada, probe=True)
-            page.goto(f"/w/{big.json()['id']}")
-            page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length >= 500", timeout=60_000)
-            page.wait_for_timeout(500)
-            frames = pan_frames(page)
-            results["pan"] = {"frames": len(frames), "median_ms": round(statistics.median(frames), 2),
-                              "p95_ms": round(sorted(frames)[int(len(frames) * 0.95)], 2)}  # fmt: skip
-            results["drag"] = drag_renders(page)
-            page.context.close()
-            results["moves_one_process"] = move_latency(browser, url_one, url_one, ada, bob, small.json()["id"])
-            results["moves_two_processes"] = move_latency(browser, url_one, url_two, ada, bob, small.json()["id"])
+            if "render" in parts:
+                results["render_ms"] = [render_time(browser, url_one, ada, big.json()["id"]) for _ in range(args.loads)]
+            if "pan" in parts or "drag" in parts:
+                results["pan"] = []
+                for index in range(args.pans):
+                    page = open_page(browser, url_one, ada, probe=True)
+                    page.goto(f"/w/{big.json()['id']}")
+                    page.wait_for_function(ALL_SHOWN, polling="raf", timeout=60_000)
+                    page.wait_for_timeout(500)
+                    if "pan" in parts:
+                        results["pan"].append(pan_frames(page))
+                    if "drag" in parts and index == args.pans - 1:
+                        results["drag"] = drag_renders(page)
+                    page.context.close()
+            if "moves" in parts:
+                results["moves_one_process"] = move_latency(browser, url_one, url_one, ada, bob, small.json()["id"])
+                results["moves_two_processes"] = move_latency(browser, url_one, url_two, ada, bob, small.json()["id"])
             browser.close()
     clients.close()
     results["load_average_after"] = os.getloadavg()

@@ -34,6 +34,10 @@ class RedisKeys:
         """Counter of a run's published events (the `seq` of the next one)."""
         return f"{self.namespace}:run-seq:{run_id}"
 
+    def run_text(self, run_id: str) -> str:
+        """Text streamed so far by each running node of a run (hash: node id → text)."""
+        return f"{self.namespace}:run-text:{run_id}"
+
     def run_control(self) -> str:
         """Channel on which web processes tell workers to stop a run's running nodes."""
         return f"{self.namespace}:run-control"

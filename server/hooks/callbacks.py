@@ -25,13 +25,12 @@ import msgspec
 import structlog
 
 from engine.events import RunEvent, RunFinished
-from engine.store import EventSink
 from server.hooks.addresses import Unresolvable, UnsafeUrl, resolve
 from server.hooks.results import RunResult, run_result
 from server.hooks.secret import SecretBox
 from server.hooks.signing import sign_headers
 from server.hooks.store import Delivery, HookStore
-from server.runs.bus import ArqDispatcher
+from server.runs.bus import ArqDispatcher, RunEvents, RunPosition
 from server.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -49,7 +48,7 @@ WHERE r.id = $1 AND h.deleted_at IS NULL AND h.callback_url <> '' AND h.secret_e
 class CallbackEvents:
     """An `EventSink` that queues the callback of a finished webhook run after publishing it."""
 
-    def __init__(self, inner: EventSink, pool: asyncpg.Pool, dispatcher: ArqDispatcher) -> None:
+    def __init__(self, inner: RunEvents, pool: asyncpg.Pool, dispatcher: ArqDispatcher) -> None:
         self._inner = inner
         self._pool = pool
         self._dispatcher = dispatcher
@@ -59,6 +58,9 @@ class CallbackEvents:
         if isinstance(event, RunFinished):
             await self._queue(event.run_id)
         return seq
+
+    async def position(self, run_id: str) -> RunPosition:
+        return await self._inner.position(run_id)
 
     async def publish_all(self, workflow_id: str, events: Sequence[RunEvent]) -> list[int]:
         seqs = await self._inner.publish_all(workflow_id, events)

@@ -2,7 +2,10 @@
 
 Events: one Lua script increments the run's sequence counter and publishes the event with that
 number, so sequence numbers have no gaps or duplicates however many processes publish for one
-run, and every subscriber sees them in order.
+run, and every subscriber sees them in order. The same script keeps the text each running node
+has streamed so far (appended by `node_progress`, cleared when the node starts or finishes, gone
+with the run's end), so a reader who asks for a run mid-stream gets the text up to a known
+`seq` (`RedisEventSink.position`) and continues from the events after it.
 
 Work: jobs go to the arq queue in one round trip per batch (a fan-out of hundreds of nodes must
 not cost hundreds of round trips). A job id names the run, node and attempt, and is set only if
@@ -14,34 +17,43 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
-from engine.events import RunEvent, with_seq
+from engine.events import NodeFinished, NodeProgress, NodeStarted, RunEvent, RunFinished, with_seq
+from engine.store import EventSink
 from server.keys import RedisKeys
 
 SEQ_TTL_SECONDS = 7 * 24 * 3600
 JOB_EXPIRY_MS = 24 * 3600 * 1000
 
-_PUBLISH = """
-local seq = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('PUBLISH', KEYS[2], ARGV[1] .. seq .. ARGV[2])
-return seq
-"""
-
+# KEYS: the run's event counter, the workflow's run channel, the run's streamed text (hash by node).
+# ARGV[1]: time to live (s); then five per event: encoded head, encoded tail (the seq goes between),
+# what the event does to the streamed text ('', 'append', 'clear' or 'drop'), node id, delta.
 _PUBLISH_ALL = """
 local seqs = {}
-for i = 2, #ARGV, 2 do
+for i = 2, #ARGV, 5 do
   local seq = redis.call('INCR', KEYS[1])
+  local op = ARGV[i + 2]
+  if op == 'append' then
+    local text = redis.call('HGET', KEYS[3], ARGV[i + 3]) or ''
+    redis.call('HSET', KEYS[3], ARGV[i + 3], text .. ARGV[i + 4])
+  elseif op == 'clear' then
+    redis.call('HDEL', KEYS[3], ARGV[i + 3])
+  elseif op == 'drop' then
+    redis.call('DEL', KEYS[3])
+  end
   redis.call('PUBLISH', KEYS[2], ARGV[i] .. seq .. ARGV[i + 1])
   seqs[#seqs + 1] = seq
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('EXPIRE', KEYS[3], ARGV[1])
+end
 return seqs
 """
 
@@ -70,32 +82,70 @@ def split_for_seq(event: RunEvent) -> tuple[bytes, bytes]:
     return head + b'"seq":', tail
 
 
+def _text_change(event: RunEvent) -> tuple[str, str, str]:
+    """What `event` does to its run's streamed text: (operation, node id, delta)."""
+    if isinstance(event, NodeProgress):
+        return ("append", event.node_id, event.delta) if event.delta else ("", "", "")
+    if isinstance(event, NodeStarted | NodeFinished):
+        return "clear", event.node_id, ""
+    if isinstance(event, RunFinished):
+        return "drop", "", ""
+    return "", "", ""
+
+
+class RunPosition(msgspec.Struct, frozen=True):
+    """How far a run's events have gone: the last `seq` published, and the text each running
+    node has streamed up to that event."""
+
+    seq: int
+    streamed: dict[str, str]
+
+
+class RunEvents(EventSink, Protocol):
+    """An `EventSink` that can also say where a run's event stream stands."""
+
+    async def position(self, run_id: str) -> RunPosition: ...
+
+
 class RedisEventSink:
-    """Publishes run events on `runs:{workflow_id}` with per-run sequence numbers."""
+    """Publishes run events on `runs:{workflow_id}` with per-run sequence numbers, and keeps the
+    text running nodes have streamed."""
 
     def __init__(self, redis: Redis, keys: RedisKeys) -> None:
+        self._redis = redis
         self._keys = keys
-        self._publish = redis.register_script(_PUBLISH)
         self._publish_all = redis.register_script(_PUBLISH_ALL)
 
     async def publish(self, workflow_id: str, event: RunEvent) -> int:
-        head, tail = split_for_seq(event)
-        seq = await self._publish(
-            keys=[self._keys.run_seq(event.run_id), self._keys.runs_channel(workflow_id)],
-            args=[head, tail, SEQ_TTL_SECONDS],
-        )
-        return int(seq)
+        return (await self.publish_all(workflow_id, [event]))[0]
 
     async def publish_all(self, workflow_id: str, events: Sequence[RunEvent]) -> list[int]:
         if not events:
             return []
-        args: list[bytes | int] = [SEQ_TTL_SECONDS]
+        run_id = events[0].run_id
+        args: list[bytes | str | int] = [SEQ_TTL_SECONDS]
         for event in events:
-            args += split_for_seq(event)
-        seqs = await self._publish_all(
-            keys=[self._keys.run_seq(events[0].run_id), self._keys.runs_channel(workflow_id)], args=args
-        )
+            args += [*split_for_seq(event), *_text_change(event)]
+        keys = [self._keys.run_seq(run_id), self._keys.runs_channel(workflow_id), self._keys.run_text(run_id)]
+        seqs = await self._publish_all(keys=keys, args=args)
         return [int(seq) for seq in seqs]
+
+    async def position(self, run_id: str) -> RunPosition:
+        """The run's last published `seq` and its running nodes' streamed text, read together.
+
+        Read it before the run's rows: a state change is stored before its event is published,
+        so the rows read afterwards hold every change up to `seq` (and perhaps a few after it,
+        which applying their events again leaves as they are)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(self._keys.run_seq(run_id))
+            pipe.hgetall(self._keys.run_text(run_id))
+            seq, texts = await pipe.execute()
+        streamed = {_text(k): _text(v) for k, v in texts.items()}
+        return RunPosition(seq=int(seq or 0), streamed=streamed)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
 
 
 MAX_BATCH = 32

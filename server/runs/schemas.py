@@ -75,9 +75,13 @@ class NodeRunOut(msgspec.Struct, kw_only=True):
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: int | None
+    # The text a running node has streamed so far (an LLM's answer as it grows); empty otherwise.
+    streamed: str = ""
 
 
 class RunDetail(RunSummary, kw_only=True):
+    # The last run event this record reflects: apply the run's events after it, in order.
+    seq: int
     inputs: dict[str, str]
     graph: GraphJson
     nodes: list[NodeRunOut]

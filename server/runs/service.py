@@ -13,12 +13,11 @@ from engine.events import NodeFinished, NodeStatus, RunFinished, RunStatus
 from engine.graph import Graph
 from engine.plan import CachedOutput, CacheLookup, Scope, ScopeError, plan_run, targets_for
 from engine.registry import NodeRegistry
-from engine.store import EventSink
 from engine.validate import Problem, ProblemCode, validate_graph
 from server.errors import Conflict, Invalid, NotFound, TooManyRequests
 from server.pagination import decode_cursor, encode_cursor
 from server.ratelimit import RateLimiter
-from server.runs.bus import ArqDispatcher
+from server.runs.bus import ArqDispatcher, RunEvents
 from server.runs.metrics import RUNS_FINISHED, RUNS_STARTED
 from server.runs.schemas import Actor, NodeRunOut, RunCreate, RunDetail, RunHook, RunSummary
 from server.runs.store import ActiveRunsCap, AlreadyFinished, PostgresRunStore, decode_json
@@ -83,7 +82,7 @@ class RunService:
         self,
         *,
         store: PostgresRunStore,
-        events: EventSink,
+        events: RunEvents,
         dispatcher: ArqDispatcher,
         registry: NodeRegistry,
         settings: Settings,
@@ -200,7 +199,9 @@ class RunService:
         return items, next_cursor
 
     async def detail(self, run_id: UUID) -> RunDetail:
-        """A run with every node run, its graph and its outputs (those of its leaf nodes)."""
+        """A run with every node run, its graph and its outputs (those of its leaf nodes), and
+        the `seq` of the last event it reflects, with the text its running nodes streamed."""
+        position = await self.events.position(str(run_id))  # first: see RedisEventSink.position
         found = await self.store.run(run_id)
         if found is None:
             raise NotFound("No such run, or you are not a member of its workflow.")
@@ -219,6 +220,7 @@ class RunService:
                 started_at=n["started_at"],
                 finished_at=n["finished_at"],
                 duration_ms=n["duration_ms"],
+                streamed=position.streamed.get(n["node_id"], "") if n["status"] == NodeStatus.RUNNING else "",
             )
             for n in node_rows
         ]
@@ -226,6 +228,7 @@ class RunService:
         outputs, by_label = leaf_outputs(graph, {n.node_id: (n.status, n.outputs) for n in nodes})
         return RunDetail(
             **_summary_fields(row),
+            seq=position.seq,
             inputs=decode_json(row["inputs"]),
             graph=graph_json(graph),
             nodes=nodes,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import APIResponse, Page, Route, expect
 
 from server.settings import Settings
 from tests.browser.conftest import ARTIFACTS, Pages
@@ -19,6 +19,7 @@ from tests.support import Clients, User, run_server
 
 MODEL = "openai/kit-model"
 KIT_NODES = ["upload-image", "crop", "details", "copywriter", "upload-video", "frame", "social"]
+RUN_READ = re.compile(r"/api/runs/[0-9a-f-]{36}$")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,21 @@ WATCH_STREAM = """() => {
     if (text && window.streamed[window.streamed.length - 1] !== text) window.streamed.push(text)
   }).observe(document.body, { subtree: true, childList: true, characterData: true })
 }"""
+
+
+# The same, installed before the page loads, for the node "llm".
+WATCH_LLM_STREAM = """
+window.streamed = []
+new MutationObserver(() => {
+  const el = document.querySelector('.react-flow__node[data-id="llm"] .node-output.streaming')
+  const text = el ? el.textContent : ''
+  if (text && window.streamed[window.streamed.length - 1] !== text) window.streamed.push(text)
+}).observe(document, { subtree: true, childList: true, characterData: true })
+"""
+
+
+THUMBNAILS_LOADED = """() => [...document.querySelectorAll('.run-detail video')].every((v) => v.readyState >= 2)
+  && [...document.querySelectorAll('.run-detail img')].every((i) => i.complete && i.naturalWidth > 0)"""
 
 
 def status_of(page: Page, node_id: str) -> str | None:
@@ -120,6 +136,11 @@ def test_the_kit_runs_live_on_every_canvas(pages: Pages, someone: Callable[[str]
     expect(social).to_contain_text("Tokens")
     expect(social).to_contain_text("Echo: Echo: Product: Aurora")
     expect(detail.get_by_role("img", name="Output of Crop (center 80%)")).to_be_visible()
+    expect(detail.get_by_role("img", name="Output of Frame at 50%")).to_be_visible()
+    # A video (the upload's output, the frame's input) shows its first frame; no thumbnail is broken.
+    expect(detail.locator('.run-node[data-node="upload-video"] video')).to_be_visible()
+    expect(detail.locator('.run-node[data-node="frame"] video')).to_be_visible()
+    page_b.wait_for_function(THUMBNAILS_LOADED, timeout=20_000)
     expect(detail.get_by_role("button", name="Re-run")).to_have_count(0)
     page_b.screenshot(path=str(pages_dir() / "runs-kit-detail.png"))
     social.get_by_role("button", name="Social media post").click()
@@ -211,6 +232,49 @@ def test_run_one_node_then_a_selection(pages: Pages, someone: Callable[[str], Us
     expect(page.locator(".run-list li[data-run]").first).to_have_attribute("data-status", "success")
 
 
+def test_rerun_repeats_the_scope_and_the_nodes(pages: Pages, someone: Callable[[str], User], runs_url: str) -> None:
+    ada = someone("Ada")
+    workflow_id = chain(ada, seconds=0.1)
+    page = pages.open(ada, base_url=runs_url)
+    open_canvas(page, workflow_id)
+    node(page, "side").locator(".node-title").click()
+    page.get_by_role("button", name="Run selected (1)").click()
+    open_runs(page)
+    runs = page.locator(".run-list li[data-run]")
+    expect(runs.first).to_have_attribute("data-status", "success")
+    first_id = runs.first.get_attribute("data-run")
+    runs.first.locator("button").click()
+    page.get_by_role("button", name="Re-run").click()
+    page.get_by_role("button", name="← Runs").click()
+    expect(runs).to_have_count(2)
+    expect(runs.first).to_contain_text("Selected")
+    expect(runs.first).to_have_attribute("data-status", "success")
+    again = ada.http.get(f"/api/runs/{runs.first.get_attribute('data-run')}").json()
+    assert again["id"] != first_id and again["scope"] == "selected" and again["node_ids"] == ["side"]
+    assert [n["node_id"] for n in again["nodes"] if n["status"] == "success"] == ["side"]
+
+
+def test_the_history_loads_older_runs_as_it_is_scrolled(
+    pages: Pages, someone: Callable[[str], User], runs_url: str
+) -> None:
+    ada = someone("Ada")
+    workflow_id = import_workflow(ada, "Many runs", [node_json("t", "text", 0, 0, text="go")], [])
+    ids = [start_run(ada.http, workflow_id)["id"] for _ in range(45)]  # pages of 20: 20, 20, 5
+    for run_id in ids:
+        wait_for_run(ada.http, run_id)
+    page = pages.open(ada, base_url=runs_url)
+    open_canvas(page, workflow_id)
+    open_runs(page)
+    runs = page.locator(".run-list li[data-run]")
+    more = page.locator(".run-list li:not([data-run])")
+    expect(runs).to_have_count(20)
+    for shown in (40, 45):
+        more.scroll_into_view_if_needed()
+        expect(runs).to_have_count(shown)
+    expect(more).to_have_count(0)
+    assert [runs.nth(i).get_attribute("data-run") for i in range(45)] == ids[::-1]  # newest first, each once
+
+
 def test_cancel_and_reload_during_a_run(pages: Pages, someone: Callable[[str], User], runs_url: str) -> None:
     ada = someone("Ada")
     workflow_id = chain(ada, seconds=30)
@@ -232,6 +296,66 @@ def test_cancel_and_reload_during_a_run(pages: Pages, someone: Callable[[str], U
     expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
     open_runs(page)
     expect(page.locator(".run-list li[data-run]").first).to_have_attribute("data-status", "cancelled")
+
+
+def test_a_slow_read_of_the_run_does_not_undo_what_arrived_meanwhile(
+    pages: Pages, someone: Callable[[str], User], runs_url: str
+) -> None:
+    ada = someone("Ada")
+    workflow_id = chain(ada, seconds=1)
+    page = pages.open(ada, base_url=runs_url)
+    switch = SocketSwitch(page)
+    open_canvas(page, workflow_id)
+    held: list[tuple[Route, APIResponse]] = []
+
+    def answer_late(route: Route) -> None:
+        # What the server says at once, handed to the page only later.
+        held.append((route, route.fetch()))
+
+    run = start_run(ada.http, workflow_id)
+    expect_status(page, "first", "running")
+    page.route(RUN_READ, answer_late)
+    switch.drop()  # the editor reconnects at once and reads the run again
+    for _ in range(100):  # Playwright calls the handler while it waits
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the editor did not read the run again after the reconnect"
+    assert wait_for_run(ada.http, run["id"])["status"] == "success"
+    # The rest of the run arrives over the socket while the read is held back.
+    for node_id in ("t", "first", "second", "side"):
+        expect_status(page, node_id, "success")
+    for route, response in held:
+        route.fulfill(response=response)
+    page.unroute(RUN_READ)
+    page.wait_for_timeout(500)
+    for node_id in ("t", "first", "second", "side"):
+        expect_status(page, node_id, "success", timeout=1000)
+
+
+def test_a_reload_mid_stream_shows_the_answer_from_its_first_word(
+    pages: Pages, someone: Callable[[str], User], runs_url: str
+) -> None:
+    ada = someone("Ada")
+    words = " ".join(f"w{i}" for i in range(90))  # echoed one word per 60 ms: about five seconds
+    workflow_id = import_workflow(
+        ada,
+        "Stream",
+        [node_json("ask", "text", 0, 0, text=words), node_json("llm", "llm", 400, 0, label="Writer", model=MODEL)],
+        [edge_json("ask", "text", "llm", "user_message")],
+    )
+    page = pages.open(ada, base_url=runs_url)
+    open_canvas(page, workflow_id)
+    page.get_by_role("button", name="Run all").click()
+    streaming = node(page, "llm").locator(".node-output.streaming")
+    expect(streaming).to_contain_text("w5 ", timeout=30_000)  # the first LLM call imports litellm
+    page.context.add_init_script(WATCH_LLM_STREAM)
+    page.reload()
+    page.wait_for_function("() => window.streamed && window.streamed.length > 0", polling="raf", timeout=20_000)
+    first: str = page.evaluate("window.streamed[0]")
+    assert first.startswith("Echo: w0 w1 w2 w3 w4 w5"), first  # not from the next token on
+    expect_status(page, "llm", "success", timeout=30_000)
+    expect(node(page, "llm").locator(".node-output")).to_have_text(f"Echo: {words}")
 
 
 def test_a_reconnect_catches_up_with_what_was_missed(

@@ -161,6 +161,48 @@ def test_tokens_stream_to_websocket_clients_and_the_request_carries_prompts_and_
     assert sent == {photo, owner.http.get(f"/api/media/{crop_id}").content}
 
 
+def test_a_run_read_mid_stream_holds_the_text_so_far_and_the_seq_to_continue_from(
+    owner: User, llm_url: str, fake: FakeLLM
+) -> None:
+    tokens = [f"t{i} " for i in range(24)]
+    fake.default = Stream(tokens=tokens, delay=0.08)
+    workflow_id = llm_workflow(owner, model=MODEL)
+    token = owner.http.post("/api/tokens", json={"name": "socket"}).json()["token"]
+    socket_url = llm_url.replace("http://", "ws://") + f"/ws/workflows/{workflow_id}?token={token}"
+
+    async def watch() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        client = await (await YClient(socket_url).connect()).wait_synced()
+        reads = []
+
+        def progressed() -> int:
+            return sum(e["type"] == "node_progress" for e in client.events)
+
+        try:
+            run_id = (await asyncio.to_thread(start_run, owner.http, workflow_id))["id"]
+            for _ in range(3):  # three reads while the answer grows
+                goal = progressed() + 2
+                await eventually(lambda: progressed() > goal)  # noqa: B023 (awaited at once)
+                reads.append((await asyncio.to_thread(owner.http.get, f"/api/runs/{run_id}")).json())
+            await eventually(lambda: any(e["type"] == "run_finished" for e in client.events), timeout=30)
+        finally:
+            await client.close()
+        return reads, client.events
+
+    reads, events = asyncio.run(watch())
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    for read in reads:
+        llm = nodes_of(read)["llm"]
+        assert llm["status"] == "running" and llm["streamed"]
+        # Exactly the deltas up to the read's seq, and the events after it complete the answer.
+        before = "".join(e["delta"] for e in events if e["type"] == "node_progress" and e["seq"] <= read["seq"])
+        after = "".join(e["delta"] for e in events if e["type"] == "node_progress" and e["seq"] > read["seq"])
+        assert llm["streamed"] == before and before + after == "".join(tokens)
+    assert reads[0]["seq"] < reads[1]["seq"] < reads[2]["seq"]
+    done = owner.http.get(f"/api/runs/{reads[0]['id']}").json()
+    assert done["seq"] == len(events) and nodes_of(done)["llm"]["streamed"] == ""
+    assert nodes_of(done)["llm"]["outputs"]["output"] == "".join(tokens)
+
+
 ERROR_CASES: list[tuple[str, list[Any], str, str, int]] = [
     ("bad key", [Error(401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key")],
      "refused the API key", "Incorrect API key", 1),

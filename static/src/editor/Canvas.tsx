@@ -26,6 +26,7 @@ import { addEdge, addNode, LOCAL_MOVE, moveNodes, roots, type XY } from './doc'
 import { allEdges, allNodes, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type FlowEdge, type FlowNode } from './flow'
 import { buildNodeTypes } from './NodeCard'
 import { Cursors, SelectionOutlines } from './presence'
+import { useManyRunning } from './runStore'
 import { checkConnection, type Attempt, type GraphView } from './rules'
 import type { NodeSpec } from './specs'
 import type { History } from './undo'
@@ -33,8 +34,12 @@ import type { History } from './undo'
 const CURSOR_EVERY_MS = 50
 
 export const PALETTE_MIME = 'application/x-galaxy-node'
-/** Past this size edges stop flowing and the canvas is one composited layer (bench/README.md). */
-const LARGE = { nodes: 150, edges: 150 }
+/**
+ * Past this size edges stop flowing and the canvas is one composited layer: flowing dashes repaint
+ * every edge in every frame, about 0.4 ms per edge here, so 100 edges took 40 ms a frame with
+ * nothing else happening (bench/README.md).
+ */
+const LARGE = { nodes: 150, edges: 30 }
 
 function InvalidAwareLine({ fromX, fromY, toX, toY, fromPosition, toPosition, connectionStatus }: ConnectionLineComponentProps) {
   const [path] = getBezierPath({ sourceX: fromX, sourceY: fromY, sourcePosition: fromPosition, targetX: toX, targetY: toY, targetPosition: toPosition })
@@ -76,6 +81,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   const { history, awareness } = props
   const flow = useReactFlow<FlowNode, FlowEdge>()
   const { nodes, setNodes, edges, setEdges } = useDocumentView(doc, specs)
+  const busy = useManyRunning()
   const nodeTypes = useMemo(() => buildNodeTypes(props.specList), [props.specList])
   const wrapper = useRef<HTMLDivElement>(null)
   const [hint, setHint] = useState<string | null>(null)
@@ -208,8 +214,11 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   // measured, fitView makes it exact.
   const [initialView, setInitialView] = useState<Viewport | null>(null)
   useEffect(() => {
+    // Measuring the wrapper forces a layout: only until the first view is chosen, not on every
+    // change of the nodes (a drag changes them every frame).
+    if (!props.synced || initialView) return
     const box = wrapper.current?.getBoundingClientRect()
-    if (props.synced && !initialView && box) setInitialView(framing(nodes, box.width, box.height))
+    if (box) setInitialView(framing(nodes, box.width, box.height))
   }, [props.synced, initialView, nodes])
   const initialised = useNodesInitialized()
   const fitted = useRef(false)
@@ -250,7 +259,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
 
   return (
     <div
-      className={`canvas${readOnly ? ' read-only' : ''}${nodes.length > LARGE.nodes || edges.length > LARGE.edges ? ' large' : ''}`}
+      className={`canvas${readOnly ? ' read-only' : ''}${nodes.length > LARGE.nodes || edges.length > LARGE.edges ? ' large' : ''}${busy ? ' busy' : ''}`}
       ref={wrapper}
       onDragOver={(e) => e.dataTransfer.types.includes(PALETTE_MIME) && (e.preventDefault(), (e.dataTransfer.dropEffect = 'copy'))}
       onDrop={onDrop}

@@ -12,7 +12,7 @@ import { InputField, ParamField } from './fields'
 import { UNKNOWN_TYPE, type FlowNode } from './flow'
 import { NodeIcon } from './icons'
 import { NodeOutput, NodeStatusBadge, OutputThumb } from './NodeRun'
-import { useNodeRun } from './runStore'
+import { useNodeRunStatus } from './runStore'
 import { PORT_COLOURS, type NodeSpec, type PortSpec } from './specs'
 import { UploadField } from './Upload'
 
@@ -34,21 +34,32 @@ function Skeleton({ tall }: { tall?: boolean }) {
   return <div className={tall ? 'skeleton tall' : 'skeleton'} aria-hidden="true" />
 }
 
+/**
+ * A port's handle sits in the flow of its label row, pulled out to the node's edge by negative
+ * margins. A positioned handle (and the positioned row it needed) is a paint layer of its own:
+ * 1,700 of them on a 500-node canvas made each frame of a pan cost ten times more.
+ */
+function PortHandle({ port, type }: { port: PortSpec; type: 'source' | 'target' }) {
+  return (
+    <Handle
+      type={type}
+      position={type === 'target' ? Position.Left : Position.Right}
+      id={port.name}
+      className="handle"
+      style={{ '--port': PORT_COLOURS[port.type] } as React.CSSProperties}
+      title={type === 'target' ? `${port.label} (${port.type}${port.multiple ? ', many' : ''})` : `${port.label} (${port.type})`}
+    />
+  )
+}
+
 function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string; port: PortSpec; value: unknown; readOnly: boolean; detailed: boolean }) {
   const connections = useNodeConnections({ handleType: 'target', handleId: port.name })
   const connected = connections.length > 0
   const inline = !port.multiline && (port.editable || connected) && !port.multiple
   return (
     <div className={`port-row in${inline ? ' inline' : ''}`} data-port={port.name}>
-      <Handle
-        type="target"
-        position={Position.Left}
-        id={port.name}
-        className="handle"
-        style={{ '--port': PORT_COLOURS[port.type] } as React.CSSProperties}
-        title={`${port.label} (${port.type}${port.multiple ? ', many' : ''})`}
-      />
       <div className="port-label">
+        <PortHandle port={port} type="target" />
         <span>{port.label}</span>
         {port.required && <span className="required" title="Required">*</span>}
         <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
@@ -57,11 +68,16 @@ function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string;
       </div>
       {connected ? (
         <p className="from" title="Fed by a connection">
-          {connections.map((c, i) => (
-            <span key={c.edgeId ?? `${c.source}-${i}`} className="chip">
-              <Source nodeId={c.source} />
-            </span>
-          ))}
+          {connections.map((c, i) =>
+            detailed ? (
+              <span key={c.edgeId ?? `${c.source}-${i}`} className="chip">
+                <Source nodeId={c.source} />
+              </span>
+            ) : (
+              // Unreadable at this zoom: a bar the size of a chip, with no text to clip.
+              <span key={c.edgeId ?? `${c.source}-${i}`} className="chip bar" aria-hidden="true" />
+            ),
+          )}
         </p>
       ) : (
         port.editable && (detailed ? <InputField nodeId={nodeId} port={port} value={value} disabled={readOnly} /> : <Skeleton tall={port.multiline} />)
@@ -103,8 +119,20 @@ function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRe
   )
 }
 
-function Title({ nodeId, label, editing, onDone }: { nodeId: string; label: string; editing: boolean; onDone: () => void }) {
+/** Characters of a title that fit beside a status badge; the overview shortens titles to this. */
+const SHORT_TITLE = 24
+
+function Title({ nodeId, label, editing, detailed, onDone }: { nodeId: string; label: string; editing: boolean; detailed: boolean; onDone: () => void }) {
   const { doc } = useEditor()
+  if (!editing && !detailed) {
+    // No clip in the overview (500 clipped titles cost a pan a third of its frame time): the
+    // title is shortened instead, and unreadable at this zoom anyway.
+    return (
+      <span className="node-title far" title={label}>
+        {label.length > SHORT_TITLE ? `${label.slice(0, SHORT_TITLE - 1)}…` : label}
+      </span>
+    )
+  }
   if (!editing) return <span className="node-title">{label}</span>
   return (
     <input
@@ -125,72 +153,81 @@ function Title({ nodeId, label, editing, onDone }: { nodeId: string; label: stri
 
 const INLINE_KINDS = new Set(['number', 'integer', 'string', 'select', 'boolean', 'model'])
 
+interface BodyProps {
+  spec: NodeSpec
+  id: string
+  data: FlowNode['data']
+  readOnly: boolean
+  detailed: boolean
+  /** A run is shown on the canvas (image outputs get a thumbnail slot). */
+  shown: boolean
+}
+
+/** The ports and fields: rendered again when the node's data or the detail level changes, not
+ * when its run status does (a hundred nodes starting at once re-render only their frames). */
+const NodeBody = memo(function NodeBody({ spec, id, data, readOnly, detailed, shown }: BodyProps) {
+  const upload = spec.params.find((p) => p.kind === 'media')
+  return (
+    <div className="node-body">
+      {spec.inputs.map((port) => (
+        <InputRow key={port.name} nodeId={id} port={port} value={data[port.name]} readOnly={readOnly} detailed={detailed} />
+      ))}
+      {spec.params.map((param) => (
+        <div key={param.name} className={`param${INLINE_KINDS.has(param.kind) ? ' inline' : ''}`} data-param={param.name}>
+          {param.kind !== 'media' && <span className="port-label">{param.label}</span>}
+          {param === upload ? (
+            <UploadField
+              nodeId={id}
+              name={param.name}
+              kind={spec.outputs[0]?.type === 'video' ? 'video' : 'image'}
+              mediaId={typeof data[param.name] === 'string' ? (data[param.name] as string) : ''}
+              disabled={readOnly}
+            />
+          ) : detailed ? (
+            <ParamField nodeId={id} param={param} value={data[param.name]} disabled={readOnly} />
+          ) : (
+            <Skeleton tall={param.kind === 'text'} />
+          )}
+        </div>
+      ))}
+      {spec.outputs.map((port) => (
+        <div key={port.name} className="port-row out" data-port={port.name}>
+          {shown && port.type === 'image' && spec.category !== 'inputs' && <OutputThumb nodeId={id} />}
+          <div className="port-label">
+            <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
+              {port.type}
+            </span>
+            <span>{port.label}</span>
+            <PortHandle port={port} type="source" />
+          </div>
+        </div>
+      ))}
+    </div>
+  )
+})
+
 function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
+  const glow = { '--glow': spec.outputs[0] ? PORT_COLOURS[spec.outputs[0].type] : 'var(--accent)' } as React.CSSProperties
+  const outputType = spec.category === 'inputs' ? undefined : spec.outputs[0]?.type
   function SpecNode({ id, data, selected }: NodeProps<FlowNode>) {
     const { readOnly } = useEditor()
     const detailed = useStore(detailedZoom)
     const [renaming, setRenaming] = useState(false)
     const label = typeof data.label === 'string' && data.label ? data.label : spec.label
-    const upload = spec.params.find((p) => p.kind === 'media')
-    const run = useNodeRun(id)
+    // Only the status: a streamed token re-renders the node's output, not the whole node.
+    const status = useNodeRunStatus(id)
     return (
-      <div
-        className={`node${selected ? ' selected' : ''}${run ? ` run-${run.status}` : ''}`}
-        data-type={spec.type}
-        data-run-status={run?.status}
-        style={{ '--glow': spec.outputs[0] ? PORT_COLOURS[spec.outputs[0].type] : 'var(--accent)' } as React.CSSProperties}
-      >
+      <div className={`node${selected ? ' selected' : ''}${status ? ` run-${status}` : ''}`} data-type={spec.type} data-run-status={status} style={glow}>
         <header className="node-head" onDoubleClick={() => !readOnly && setRenaming(true)}>
           <NodeIcon type={spec.type} category={spec.category} />
-          <Title nodeId={id} label={label} editing={renaming} onDone={() => setRenaming(false)} />
+          <Title nodeId={id} label={label} editing={renaming} detailed={detailed} onDone={() => setRenaming(false)} />
           <span className="node-status" data-slot="status">
-            {run && <NodeStatusBadge run={run} />}
+            {status && <NodeStatusBadge nodeId={id} />}
           </span>
           {detailed && <Menu nodeId={id} label={label} onRename={() => setRenaming(true)} />}
         </header>
-        <div className="node-body">
-          {spec.inputs.map((port) => (
-            <InputRow key={port.name} nodeId={id} port={port} value={data[port.name]} readOnly={readOnly} detailed={detailed} />
-          ))}
-          {spec.params.map((param) => (
-            <div key={param.name} className={`param${INLINE_KINDS.has(param.kind) ? ' inline' : ''}`} data-param={param.name}>
-              {param.kind !== 'media' && <span className="port-label">{param.label}</span>}
-              {param === upload ? (
-                <UploadField
-                  nodeId={id}
-                  name={param.name}
-                  kind={spec.outputs[0]?.type === 'video' ? 'video' : 'image'}
-                  mediaId={typeof data[param.name] === 'string' ? (data[param.name] as string) : ''}
-                  disabled={readOnly}
-                />
-              ) : detailed ? (
-                <ParamField nodeId={id} param={param} value={data[param.name]} disabled={readOnly} />
-              ) : (
-                <Skeleton tall={param.kind === 'text'} />
-              )}
-            </div>
-          ))}
-          {spec.outputs.map((port) => (
-            <div key={port.name} className="port-row out" data-port={port.name}>
-              {run && port.type === 'image' && spec.category !== 'inputs' && <OutputThumb run={run} />}
-              <div className="port-label">
-                <span className="port-type" style={{ color: PORT_COLOURS[port.type] }}>
-                  {port.type}
-                </span>
-                <span>{port.label}</span>
-              </div>
-              <Handle
-                type="source"
-                position={Position.Right}
-                id={port.name}
-                className="handle"
-                style={{ '--port': PORT_COLOURS[port.type] } as React.CSSProperties}
-                title={`${port.label} (${port.type})`}
-              />
-            </div>
-          ))}
-        </div>
-        {run && <NodeOutput run={run} outputType={spec.category === 'inputs' ? undefined : spec.outputs[0]?.type} />}
+        <NodeBody spec={spec} id={id} data={data} readOnly={readOnly} detailed={detailed} shown={status !== undefined} />
+        {status && <NodeOutput nodeId={id} outputType={outputType} />}
       </div>
     )
   }

@@ -1,9 +1,10 @@
 // What a node shows of the shown run: a status badge in its header (with the duration, and the
 // full error on hover) and its output below its ports, scrolling inside a fixed height.
 
-import { useEffect, useRef } from 'react'
+import { useEffect, useRef, type RefObject } from 'react'
 
 import { formatDuration, mediaOf, textOf, type NodeStatus, type NodeView } from './runs'
+import { useNodeRun } from './runStore'
 
 export const STATUS_TEXT: Record<NodeStatus, string> = {
   pending: 'Pending',
@@ -15,7 +16,13 @@ export const STATUS_TEXT: Record<NodeStatus, string> = {
   cancelled: 'Cancelled',
 }
 
-export function NodeStatusBadge({ run }: { run: NodeView }) {
+export function NodeStatusBadge({ nodeId }: { nodeId: string }) {
+  const run = useNodeRun(nodeId)
+  if (!run) return null
+  return <StatusBadge run={run} />
+}
+
+function StatusBadge({ run }: { run: NodeView }) {
   const duration = formatDuration(run.durationMs)
   const title =
     run.status === 'failed'
@@ -35,8 +42,9 @@ export function NodeStatusBadge({ run }: { run: NodeView }) {
 }
 
 /** An image output as a thumbnail in the output's row, so the node barely grows. */
-export function OutputThumb({ run }: { run: NodeView }) {
-  const media = mediaOf(run.outputs)
+export function OutputThumb({ nodeId }: { nodeId: string }) {
+  const run = useNodeRun(nodeId)
+  const media = run ? mediaOf(run.outputs) : null
   if (!media) return null
   return (
     <a className="out-thumb nodrag" href={mediaUrl(media, 1024)} target="_blank" rel="noreferrer" title="Open the output image">
@@ -49,15 +57,40 @@ export function mediaUrl(mediaId: string, width = 256): string {
   return `/api/media/${encodeURIComponent(mediaId)}?w=${width}`
 }
 
-/** `outputType` undefined: the node shows its own value already (an input node). */
-export function NodeOutput({ run, outputType }: { run: NodeView; outputType: string | undefined }) {
-  const box = useRef<HTMLDivElement>(null)
-  const text = run.status === 'running' ? run.text : textOf(run.outputs)
-  // A growing answer stays scrolled to its end unless the reader scrolled up.
+/**
+ * A growing answer stays scrolled to its end unless the reader scrolled up. Its size is read when
+ * a ResizeObserver reports it, after the browser's own layout: read in an effect after each token,
+ * it forced a layout of the whole canvas per node per frame (bench/README.md).
+ */
+function useFollowEnd(box: RefObject<HTMLDivElement | null>, streaming: boolean): void {
   useEffect(() => {
     const el = box.current
-    if (el && run.status === 'running' && el.scrollHeight - el.scrollTop - el.clientHeight < 40) el.scrollTop = el.scrollHeight
-  }, [text, run.status])
+    const content = el?.firstElementChild
+    if (!el || !content || !streaming) return
+    let atEnd = true
+    const onScroll = () => (atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 40)
+    const observer = new ResizeObserver(() => {
+      if (atEnd) el.scrollTop = el.scrollHeight
+    })
+    el.addEventListener('scroll', onScroll, { passive: true })
+    observer.observe(content)
+    return () => {
+      el.removeEventListener('scroll', onScroll)
+      observer.disconnect()
+    }
+  }, [box, streaming])
+}
+
+/** `outputType` undefined: the node shows its own value already (an input node). */
+export function NodeOutput({ nodeId, outputType }: { nodeId: string; outputType: string | undefined }) {
+  const run = useNodeRun(nodeId)
+  return run ? <Output run={run} outputType={outputType} /> : null
+}
+
+function Output({ run, outputType }: { run: NodeView; outputType: string | undefined }) {
+  const box = useRef<HTMLDivElement>(null)
+  const text = run.status === 'running' ? run.text : textOf(run.outputs)
+  useFollowEnd(box, run.status === 'running' && outputType === 'text' && Boolean(text))
   if (run.status === 'failed' && run.error) {
     return (
       <div className="node-output error nowheel" role="alert" title={run.errorDetail || run.error}>
@@ -68,7 +101,7 @@ export function NodeOutput({ run, outputType }: { run: NodeView; outputType: str
   if (text && outputType === 'text') {
     return (
       <div className={`node-output text nowheel${run.status === 'running' ? ' streaming' : ''}`} ref={box} data-output="text">
-        {text}
+        <div>{text}</div>
       </div>
     )
   }

@@ -7,7 +7,7 @@ import { useCallback, useEffect, useRef, useState } from 'react'
 import { api } from '../api'
 import { errorText, useNotify } from '../ui'
 import { mediaUrl, STATUS_TEXT } from './NodeRun'
-import { ACTIVE, formatDuration, mediaOf, type NodeRunOut, type RunDetail } from './runs'
+import { ACTIVE, formatDuration, mediaRef, type MediaRef, type NodeRunOut, type RunDetail } from './runs'
 import { useRunStore, useRunsVersion } from './runStore'
 
 export interface Problem {
@@ -243,8 +243,16 @@ function show(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value)
 }
 
+/** An image's thumbnail, or a video's first frame (the server makes thumbnails of images only). */
+function MediaThumb({ media, alt, width }: { media: MediaRef; alt: string; width: number }) {
+  if (media.video) {
+    return <video className="thumb" src={`/api/media/${encodeURIComponent(media.id)}#t=0.1`} preload="metadata" muted playsInline aria-label={alt} title={alt} />
+  }
+  return <img className="thumb" src={mediaUrl(media.id, width)} alt={alt} />
+}
+
 function RunNode({ node, label, onFocus }: { node: NodeRunOut; label: string; onFocus: () => void }) {
-  const image = mediaOf(node.outputs)
+  const outputs = Object.entries(node.outputs)
   const usage = node.usage as { total_tokens?: number; prompt_tokens?: number; completion_tokens?: number; cost?: number | null }
   return (
     <div className="run-node" data-node={node.node_id} data-status={node.status}>
@@ -282,15 +290,18 @@ function RunNode({ node, label, onFocus }: { node: NodeRunOut; label: string; on
           {node.error}
         </p>
       )}
-      {Object.keys(node.outputs).length > 0 && <span className="muted small">Output</span>}
-      {image ? <img src={mediaUrl(image)} alt={`Output of ${label}`} /> : Object.values(node.outputs).map((v, i) => <pre key={i}>{show(v)}</pre>)}
+      {outputs.length > 0 && <span className="muted small">Output</span>}
+      {outputs.map(([name, value]) => {
+        const media = mediaRef(value)
+        return media ? <MediaThumb key={name} media={media} alt={`Output of ${label}`} width={256} /> : <pre key={name}>{show(value)}</pre>
+      })}
     </div>
   )
 }
 
 function InputValue({ name, value }: { name: string; value: unknown }) {
   const items = Array.isArray(value) ? value : [value]
-  const media = items.map((item) => (item && typeof item === 'object' ? mediaOf({ item }) : null))
+  const media = items.map(mediaRef)
   if (value === '' || value === null || (Array.isArray(value) && value.length === 0)) return null
   return (
     <>
@@ -299,7 +310,7 @@ function InputValue({ name, value }: { name: string; value: unknown }) {
         {media.every((m) => m) ? (
           <span className="thumbs">
             {media.map((m, i) => (
-              <img key={i} src={mediaUrl(m!, 128)} alt={`${name} ${i + 1}`} />
+              <MediaThumb key={i} media={m!} alt={`${name.replace(/_/g, ' ')} ${i + 1}`} width={128} />
             ))}
           </span>
         ) : (

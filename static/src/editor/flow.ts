@@ -13,8 +13,9 @@ export type FlowNode = Node<NodeData>
 export type FlowEdge = Edge<{ colour: string }>
 
 export const UNKNOWN_TYPE = 'unknown'
-/** About the size of a node on screen at zoom 1, for placing and framing before measuring. */
-export const NODE_SIZE = { x: 280, y: 140 }
+/** About the size of a node on screen at zoom 1 (its card and the room for its handles), for
+ * placing and framing before measuring. */
+export const NODE_SIZE = { x: 318, y: 140 }
 
 /** The ids of the top-level entries touched by an `observeDeep` batch on `root`. */
 export function touchedIds(events: readonly Y.YEvent<any>[], root: Y.Map<Y.Map<unknown>>): Set<string> {

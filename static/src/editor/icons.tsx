@@ -1,4 +1,8 @@
 // One small line icon per node type (by type, then by category), drawn on a 16-unit grid.
+// Drawn as a CSS background image rather than inline SVG: an inline <svg> is a replaced element
+// with its own clip and transform, and 500 of them on a canvas made every frame of a pan re-sort
+// thousands of paint chunks into layers (bench/README.md, "Editor in the browser").
+
 const PATHS: Record<string, string> = {
   text: 'M3 3h10M8 3v10M6 13h4',
   upload_image: 'M2 3h12v10H2zM2 11l4-4 3 3 2-2 3 3M10.5 6.5h.01',
@@ -11,12 +15,23 @@ const PATHS: Record<string, string> = {
   image: 'M2 3h12v10H2zM2 11l4-4 3 3 2-2 3 3',
   video: 'M2 4h9v8H2zM11 7l3-2v6l-3-2',
 }
+const FALLBACK = 'M3 3h10v10H3z'
+/** The icons' colour: the theme's accent (--accent in styles.css). */
+const STROKE = '#7c9cff'
+
+const images = new Map<string, string>()
+
+function image(path: string): string {
+  let url = images.get(path)
+  if (!url) {
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><path d="${path}" fill="none" stroke="${STROKE}" stroke-width="1.4" stroke-linecap="round" stroke-linejoin="round"/></svg>`
+    url = `url("data:image/svg+xml,${encodeURIComponent(svg)}")`
+    images.set(path, url)
+  }
+  return url
+}
 
 export function NodeIcon({ type, category }: { type: string; category?: string }) {
-  const path = PATHS[type] ?? (category && PATHS[category]) ?? 'M3 3h10v10H3z'
-  return (
-    <svg className="node-icon" width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">
-      <path d={path} fill="none" stroke="currentColor" strokeWidth="1.4" strokeLinecap="round" strokeLinejoin="round" />
-    </svg>
-  )
+  const path = PATHS[type] ?? (category && PATHS[category]) ?? FALLBACK
+  return <span className="node-icon" aria-hidden="true" style={{ backgroundImage: image(path) }} />
 }

@@ -1,13 +1,19 @@
 // The runs of the open workflow, shared by the canvas, the toolbar and the history panel.
 // Socket events are queued and folded in once per animation frame, so a burst of tokens or of
 // finished nodes costs one render of the nodes it touched. Each node reads only its own view.
+// The events of the live run are kept, so that a REST read of it (after a gap or a reconnect,
+// or of a run first seen mid-way) continues with whatever arrived while the read was under way.
 
 import { createContext, useContext, useSyncExternalStore } from 'react'
 
 import { api, type Page } from '../api'
-import { ACTIVE, applyEvent, fromDetail, parseEvent, summaryOf, type NodeView, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
+import { ACTIVE, applyEvent, continueFrom, fromDetail, parseEvent, summaryOf, type NodeView, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
 
 const PAGE_SIZE = 20
+/** Past this many running nodes their glows hold still: a hundred pulsing layers cost every frame. */
+const MANY_RUNNING = 20
+/** Events kept per run for continuing a REST read; far more than a run sends while one is read. */
+const KEPT_EVENTS = 20_000
 
 export class RunStore {
   /** The newest run this client knows of: what the canvas shows while live. */
@@ -26,7 +32,10 @@ export class RunStore {
   private queue: RunEvent[] = []
   private frame = 0
   private listeners = new Set<() => void>()
-  private reloading = new Set<string>()
+  /** Runs being read over REST; true: read again when this read ends (something was missed). */
+  private reloading = new Map<string, boolean>()
+  /** Events received of the live run and of runs being read, by run id. */
+  private received = new Map<string, RunEvent[]>()
   private closed = false
 
   constructor(readonly workflowId: string) {}
@@ -36,7 +45,12 @@ export class RunStore {
     return () => this.listeners.delete(listener)
   }
 
+  /** How many nodes the shown run has running (kept up to date by `changed`). */
+  running = 0
+
   private changed(): void {
+    const shown = this.pinned ?? this.live
+    this.running = shown ? Object.values(shown.nodes).filter((n) => n.status === 'running').length : 0
     this.version++
     for (const listener of this.listeners) listener()
   }
@@ -56,6 +70,7 @@ export class RunStore {
   }
 
   flush = (): void => {
+    cancelAnimationFrame(this.frame)
     this.frame = 0
     const events = this.queue
     this.queue = []
@@ -65,10 +80,11 @@ export class RunStore {
   }
 
   private apply(event: RunEvent): void {
+    this.keep(event)
     const current = this.live && this.live.id === event.run_id ? this.live : null
     if (!current && event.type !== 'run_started') {
       // A run this client did not see start (or an older one): read it.
-      if (this.live?.id !== event.run_id) void this.reload(event.run_id)
+      void this.reload(event.run_id)
       return
     }
     const applied = applyEvent(current, event)
@@ -79,11 +95,24 @@ export class RunStore {
       this.touchHistory(applied.run)
     }
     if (applied.gap) void this.reload(event.run_id)
+    else if (event.type === 'run_finished' && !this.reloading.has(event.run_id)) this.received.delete(event.run_id)
+  }
+
+  private keep(event: RunEvent): void {
+    if (event.run_id !== this.live?.id && event.type !== 'run_started' && !this.reloading.has(event.run_id)) {
+      // Read over REST next (see apply): what arrives meanwhile continues that read.
+      this.received.set(event.run_id, [])
+    }
+    const list = this.received.get(event.run_id) ?? []
+    list.push(event)
+    if (list.length > KEPT_EVENTS) list.splice(0, list.length - KEPT_EVENTS / 2)
+    this.received.set(event.run_id, list)
   }
 
   /** Keep the finished run's nodes for the nodes a new run does not touch. */
   private retire(run: RunView): void {
     this.earlier = { ...this.earlier, ...run.nodes }
+    if (!this.reloading.has(run.id)) this.received.delete(run.id)
   }
 
   private touchHistory(run: RunView): void {
@@ -97,14 +126,24 @@ export class RunStore {
     }
   }
 
-  /** Re-read a run (after a gap, a reconnect, or an event of a run never seen start). */
+  /**
+   * Re-read a run (after a gap, a reconnect, or an event of a run never seen start). The read
+   * says which event it reflects; the events received after that one are applied on top, so an
+   * event that arrived while the read was under way is not undone by it.
+   */
   async reload(runId: string): Promise<void> {
-    if (this.reloading.has(runId)) return
-    this.reloading.add(runId)
+    if (this.reloading.has(runId)) {
+      this.reloading.set(runId, true)
+      return
+    }
+    this.reloading.set(runId, false)
+    let again = false
     try {
       const detail = await api<RunDetail>('GET', `/api/runs/${runId}`)
       if (this.closed) return
-      const view = fromDetail(detail)
+      this.flush() // what arrived before the answer is in `received` now
+      const { run: view, gap } = continueFrom(detail, this.received.get(runId) ?? [])
+      again = gap
       if (!this.live || this.live.id === runId || (this.live.startedAt ?? '') <= (view.startedAt ?? '')) {
         if (this.live && this.live.id !== runId) this.retire(this.live)
         this.live = view
@@ -114,7 +153,10 @@ export class RunStore {
     } catch {
       // The next event or reconnect tries again; the run may also have been deleted.
     } finally {
+      again ||= this.reloading.get(runId) === true
       this.reloading.delete(runId)
+      if (this.live?.id !== runId) this.received.delete(runId)
+      if (again && !this.closed) void this.reload(runId)
     }
   }
 
@@ -190,6 +232,18 @@ export function useRunStore(): RunStore {
 export function useNodeRun(id: string): NodeView | undefined {
   const store = useRunStore()
   return useSyncExternalStore(store.subscribe, () => store.nodeView(id))
+}
+
+/** Only the status of one node in the shown run (what the node's frame and class depend on). */
+export function useNodeRunStatus(id: string): NodeView['status'] | undefined {
+  const store = useRunStore()
+  return useSyncExternalStore(store.subscribe, () => store.nodeView(id)?.status)
+}
+
+/** Whether more nodes run than are worth pulsing one by one (see editor.css, "busy"). */
+export function useManyRunning(): boolean {
+  const store = useRunStore()
+  return useSyncExternalStore(store.subscribe, () => store.running > MANY_RUNNING)
 }
 
 /** Re-renders on every change of the store (toolbar, history). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { applyEvent, fromDetail, parseEvent, summaryOf, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
+import { applyEvent, continueFrom, fromDetail, parseEvent, summaryOf, type NodeRunOut, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
 
 const AT = '2026-12-01T10:00:00Z'
 const started: RunEvent = { type: 'run_started', run_id: 'r1', seq: 1, workflow_id: 'w', scope: 'full', trigger: 'editor', node_ids: ['a', 'b'], at: AT }
@@ -86,6 +86,47 @@ describe('applyEvent', () => {
   it('finishes the run with its status and duration', () => {
     const end: RunEvent = { type: 'run_finished', run_id: 'r1', seq: 2, status: 'partial', error: '', duration_ms: 90, at: AT }
     expect(fold([started, end]).run).toMatchObject({ status: 'partial', durationMs: 90 })
+  })
+})
+
+describe('continueFrom', () => {
+  const node = (node_id: string, status: NodeRunOut['status'], streamed = ''): NodeRunOut => ({
+    node_id, node_type: 'llm', status, attempt: 1, inputs: {}, outputs: {}, error: '', error_detail: '', usage: {},
+    started_at: AT, finished_at: null, duration_ms: null, streamed,
+  })
+  const read = (seq: number, nodes: NodeRunOut[]): RunDetail => ({
+    id: 'r1', workflow_id: 'w', status: 'running', scope: 'full', trigger: 'editor', actor: null, node_ids: ['a', 'b'], error: '',
+    created_at: AT, started_at: AT, finished_at: null, duration_ms: null, inputs: {}, seq, nodes,
+  })
+
+  it('keeps the text streamed before the read and adds what came after it, once', () => {
+    const received = [started, nodeStarted(2), progress(3, 'Hel'), progress(4, 'lo'), progress(5, ' wor')]
+    const { run, gap } = continueFrom(read(4, [node('a', 'running', 'Hello'), node('b', 'pending')]), received)
+    expect(gap).toBe(false)
+    expect(run.seq).toBe(5)
+    expect(run.nodes.a).toMatchObject({ status: 'running', text: 'Hello wor' })
+  })
+
+  it('applies what arrived while the read was under way, which the read predates', () => {
+    // The read reflects seq 4; the node finished (seq 6) before the answer came back.
+    const received = [progress(5, '!'), finished(6)]
+    const { run } = continueFrom(read(4, [node('a', 'running', 'Hello'), node('b', 'pending')]), received)
+    expect(run.nodes.a).toMatchObject({ status: 'success', outputs: { output: 'Hello world' } })
+    expect(run.seq).toBe(6)
+  })
+
+  it('reports a gap between the read and the events received after it', () => {
+    const { run, gap } = continueFrom(read(4, [node('a', 'running', 'Hello')]), [finished(7)])
+    expect(gap).toBe(true)
+    expect(run.nodes.a?.status).toBe('success')
+  })
+
+  it('counts from the first event when the server did not say which event it read', () => {
+    const detail = read(4, [node('a', 'running', 'Hello')])
+    delete detail.seq
+    const { run } = continueFrom(detail, [progress(5, '!')])
+    expect(run.seq).toBeNull()
+    expect(fold([progress(5, '!')], run).run?.nodes.a?.text).toBe('Hello!')
   })
 })
 

@@ -1,7 +1,8 @@
 // Runs as the editor sees them: the REST records, the live events of the workflow's socket, and
 // the pure rules that fold events into a run by their per-run `seq` (ARCHITECTURE.md, "Runs").
 // A gap in `seq`, or an event of a run this client never saw start, means a frame was missed:
-// the caller re-reads the run over REST.
+// the caller re-reads the run over REST. A read says which `seq` it reflects (with the text its
+// running nodes streamed up to there), so the events after it continue it exactly.
 
 export type RunStatus = 'queued' | 'running' | 'success' | 'failed' | 'partial' | 'cancelled'
 export type NodeStatus = 'pending' | 'running' | 'success' | 'cached' | 'failed' | 'skipped' | 'cancelled'
@@ -38,9 +39,13 @@ export interface NodeRunOut {
   started_at: string | null
   finished_at: string | null
   duration_ms: number | null
+  /** The text a running node has streamed so far. */
+  streamed?: string
 }
 
 export interface RunDetail extends RunSummary {
+  /** The last event of the run this record reflects. */
+  seq?: number
   inputs: Record<string, string>
   nodes: NodeRunOut[]
 }
@@ -90,7 +95,8 @@ export interface NodeView {
   startedAt: string | null
 }
 
-/** One run as this client knows it. `seq` is the last event applied; null after a REST read. */
+/** One run as this client knows it. `seq` is the last event applied (or that a REST read
+ * reflects); null when it is not known (a read from a server that does not say). */
 export interface RunView {
   id: string
   status: RunStatus
@@ -111,7 +117,7 @@ export function fromDetail(detail: RunDetail): RunView {
   for (const node of detail.nodes) {
     nodes[node.node_id] = {
       status: node.status,
-      text: '',
+      text: node.status === 'running' ? (node.streamed ?? '') : '',
       outputs: node.outputs,
       error: node.error,
       errorDetail: node.error_detail,
@@ -129,9 +135,28 @@ export function fromDetail(detail: RunDetail): RunView {
     startedAt: detail.started_at ?? detail.created_at,
     durationMs: detail.duration_ms,
     error: detail.error,
-    seq: null,
+    seq: typeof detail.seq === 'number' ? detail.seq : null,
     nodes,
   }
+}
+
+/**
+ * A run read over REST, continued with the events this client received after the `seq` the read
+ * reflects (in any order; earlier ones are in the read already). `gap`: some event between the
+ * read and the ones received is missing, so the run should be read again.
+ */
+export function continueFrom(detail: RunDetail, received: readonly RunEvent[]): Applied {
+  let run = fromDetail(detail)
+  let gap = false
+  if (run.seq === null) return { run, gap }
+  const after = received.filter((e) => e.run_id === detail.id && e.seq > run.seq!).sort((a, b) => a.seq - b.seq)
+  for (const event of after) {
+    const applied = applyEvent(run, event)
+    if (!applied) continue
+    run = applied.run
+    gap ||= applied.gap
+  }
+  return { run, gap }
 }
 
 export type Applied = { run: RunView; gap: boolean }
@@ -139,8 +164,8 @@ export type Applied = { run: RunView; gap: boolean }
 /**
  * Fold one event into `run` (null: not known yet). Events at or below the last applied `seq` are
  * ignored; a jump past the next `seq` is applied (statuses are idempotent) and reported as a gap.
- * After a REST read the next event sets the count; a streamed delta of a node that is not
- * running is dropped, so a reread never shows a token twice in a finished answer.
+ * With no known `seq` (null) the next event sets the count. A streamed delta of a node that is
+ * not running is dropped, so a token never shows twice in a finished answer.
  */
 export function applyEvent(run: RunView | null, event: RunEvent): Applied | null {
   if (!run || run.id !== event.run_id) {
@@ -229,6 +254,19 @@ export function formatDuration(ms: number | null | undefined): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`
   const minutes = Math.floor(ms / 60_000)
   return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`
+}
+
+/** A media reference (`{media_id, content_type}`) as the run detail shows it. */
+export interface MediaRef {
+  id: string
+  video: boolean
+}
+
+export function mediaRef(value: unknown): MediaRef | null {
+  if (!value || typeof value !== 'object') return null
+  const { media_id: id, content_type: type } = value as { media_id?: unknown; content_type?: unknown }
+  if (typeof id !== 'string') return null
+  return { id, video: typeof type === 'string' && type.startsWith('video/') }
 }
 
 /** A media output (`{media_id}`) of a node, if it has one. */
