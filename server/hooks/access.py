@@ -15,11 +15,9 @@ from litestar import Request
 from litestar.params import FromPath
 
 from server.accounts.auth import CurrentUser
-from server.errors import NotFound
 from server.hooks.store import HookStore
 from server.tables import Role
-from server.workflows import service as workflows
-from server.workflows.access import ROLE_OPT
+from server.workflows.access import access_through
 
 NOT_FOUND = "No such hook, or you are not a member of its workflow."
 
@@ -34,12 +32,6 @@ class HookAccess(msgspec.Struct, frozen=True):
 
 
 async def provide_hook_access(request: Request[CurrentUser, Any, Any], hook_id: FromPath[UUID]) -> HookAccess:
-    needed = request.route_handler.opt.get(ROLE_OPT)
-    if not isinstance(needed, Role):
-        raise RuntimeError(f"{request.route_handler} takes `hook_access` but declares no {ROLE_OPT!r} opt")
     hooks: HookStore = request.app.state.hooks
-    workflow_id = await hooks.workflow_of(hook_id)
-    if workflow_id is None:
-        raise NotFound(NOT_FOUND)
-    role = await workflows.require_role(workflow_id, request.user.id, needed, not_found=NOT_FOUND)
-    return HookAccess(hook_id=hook_id, workflow_id=workflow_id, role=role, user=request.user)
+    access = await access_through(request, await hooks.workflow_of(hook_id), "hook_access", NOT_FOUND)
+    return HookAccess(hook_id=hook_id, workflow_id=access.workflow_id, role=access.role, user=request.user)
