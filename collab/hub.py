@@ -21,34 +21,26 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pycrdt import merge_updates
 
-from collab import protocol
 from collab.bus import Bus
-from collab.connection import CloseCode, Connection
+from collab.connection import CloseCode, Connection, Identity, Transport
 from collab.fanout import KIND_AWARENESS, KIND_CONTROL, KIND_UPDATE, SYNC_SLICES, ControlHandler, Fanout, log_failure
 from collab.journal import Append, Journal
 from collab.keys import CollabKeys
 from collab.metrics import HubMetrics
+from collab.persistence import Persistence, Slot
 from collab.room import Limits, Room
 from collab.store import DocumentGone, DocumentStore, load_document
-from collab.updates import delete_set_digest
 
 log = logging.getLogger(__name__)
 
 JOURNAL_TIMEOUT = 2.0  # seconds an append may take before updates are shown without it
-
-
-def _set_event() -> asyncio.Event:
-    event = asyncio.Event()
-    event.set()
-    return event
 
 
 @dataclass
@@ -62,18 +54,7 @@ class _Outgoing:
     reply: tuple[Connection, bytes] | None = None
 
 
-@dataclass
-class _Slot:
-    room: Room
-    pending: list[tuple[bytes, str | None, str | None]] = field(default_factory=list)  # update, author, entry
-    unload: asyncio.TimerHandle | None = None
-    stored_since_compaction: int = 0
-    last_version: float = field(default_factory=time.monotonic)
-    active_since_version: bool = False
-    settled: asyncio.Event = field(default_factory=_set_event)  # no update of the room in the journal's way
-
-
-class Hub:
+class Hub(Persistence):
     """Holds the open rooms of this process and keeps them durable and in step with the others."""
 
     def __init__(
@@ -117,8 +98,8 @@ class Hub:
         self.fanout = Fanout(
             bus, keys, self.process_id, self.metrics, sync_interval=sync_interval, on_control=on_control
         )
-        self._slots: dict[str, _Slot] = {}
-        self._loading: dict[str, asyncio.Future[_Slot]] = {}
+        self._slots: dict[str, Slot] = {}
+        self._loading: dict[str, asyncio.Future[Slot]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._outgoing: list[_Outgoing] = []
         self._committing: asyncio.Task[None] | None = None
@@ -145,6 +126,7 @@ class Hub:
                 await task
         for doc_id in list(self._slots):
             await self._unload(doc_id)
+        await self.journal.close()
 
     async def _every(self, interval: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -188,7 +170,7 @@ class Hub:
 
     # --- joining and leaving --------------------------------------------------------------
 
-    def connect(self, transport: Any, identity: Any) -> Connection:
+    def connect(self, transport: Transport, identity: Identity) -> Connection:
         connection = Connection(
             transport, identity, max_queue=self.max_connection_queue, max_bytes=self.max_connection_bytes
         )
@@ -236,7 +218,7 @@ class Hub:
         task.add_done_callback(self._unloading.discard)
         task.add_done_callback(log_failure)
 
-    async def _load(self, doc_id: str) -> _Slot:
+    async def _load(self, doc_id: str) -> Slot:
         early: list[bytes] = []
         channel = self.keys.document_channel(doc_id)
         await self.bus.subscribe(channel, early.append)
@@ -252,7 +234,7 @@ class Hub:
             doc_id, doc, limits=self.limits, on_update=self._local_update, on_awareness=self._local_awareness,
             on_reply=self._reply_after_commit, on_unreadable=self._count_unreadable, size=sum(len(p) for p in parts),
         )  # fmt: skip
-        slot = _Slot(room)
+        slot = Slot(room)
         self._slots[doc_id] = slot
         # Replay what arrived during the load, then hand the channel to the room; nothing runs in
         # between (the handler is swapped before subscribe's first await), so order is kept.
@@ -388,74 +370,6 @@ class Hub:
             await self.on_control(doc_id, event)
         await self.fanout.publish(doc_id, KIND_CONTROL, json.dumps(event).encode())
 
-    # --- persistence ----------------------------------------------------------------------
-
-    async def flush(self) -> None:
-        """Store every room's pending updates in one write, then compact and version as due."""
-        await self._store_pending(list(self._slots))
-        for doc_id, slot in list(self._slots.items()):
-            if time.monotonic() - slot.last_version > self.version_every and slot.active_since_version:
-                slot.last_version, slot.active_since_version = time.monotonic(), False
-                with contextlib.suppress(DocumentGone):
-                    await self.store.save_version(doc_id, slot.room.doc.get_update(), "", None)
-
-    async def _store_pending(self, doc_ids: list[str]) -> None:
-        """Append the pending updates of these rooms in one write; compact the rooms that are due."""
-        slots = {doc_id: self._slots[doc_id] for doc_id in doc_ids if doc_id in self._slots}
-        batch = {doc_id: slot.pending for doc_id, slot in slots.items() if slot.pending}
-        if not batch:
-            return
-        for doc_id in batch:
-            self._slots[doc_id].pending = []
-        rows = {doc_id: _by_author([(u, a) for u, a, _ in pending]) for doc_id, pending in batch.items()}
-        try:
-            await self.store.append_many(rows)
-        except Exception:
-            for doc_id, pending in batch.items():  # keep them; the next flush retries
-                if doc_id in self._slots:
-                    self._slots[doc_id].pending[:0] = pending
-            raise
-        stored = {
-            doc_id: [entry_id for _, _, entry_id in pending if entry_id is not None]
-            for doc_id, pending in batch.items()
-        }
-        try:
-            await self.journal.release({doc_id: ids for doc_id, ids in stored.items() if ids})
-        except Exception as err:  # stored already; the sweep releases them later
-            log.warning("journal_release_failed", extra={"error": repr(err)})
-        for doc_id, pending in batch.items():
-            self.metrics.updates_stored += len(pending)
-            slot = self._slots.get(doc_id)
-            if slot is not None:
-                slot.stored_since_compaction += len(rows[doc_id])
-                if slot.stored_since_compaction >= self.compact_after:
-                    slot.stored_since_compaction = 0
-                    with contextlib.suppress(DocumentGone):
-                        await self.store.compact(doc_id)
-
-    async def sweep(self) -> None:
-        """Store and publish journal entries that their process did not store (it died, or the
-        store was down); open rooms anywhere apply them."""
-        for doc_id, entries in (await self.journal.stale(self.stale_after)).items():
-            rows = _by_author([(update, author) for _, update, author in entries])
-            gone = await self.store.append_many({doc_id: rows})
-            await self.journal.release({doc_id: [entry_id for entry_id, _, _ in entries]})
-            if doc_id in gone:
-                continue
-            self.metrics.journal_recovered += len(entries)
-            merged = merge_updates(*(update for _, update, _ in entries))
-            log.info("journal_recovered", extra={"doc_id": doc_id, "updates": len(entries)})
-            self.apply_server_update(doc_id, merged, stored=True)
-
-    async def _reconcile(self, doc_id: str, room: Room) -> None:
-        """Store what this room holds and the store lacks: updates other processes applied here
-        but died before storing. Appending known content again is harmless (CRDT merge)."""
-        stored = load_document(await self.store.load(doc_id))
-        if protocol.is_behind(
-            protocol.decode_state_vector(stored.get_state()), protocol.decode_state_vector(room.doc.get_state())
-        ) or delete_set_digest(stored) != delete_set_digest(room.doc):
-            await self.store.append_many({doc_id: [(room.doc.get_update(stored.get_state()), None)]})
-
     # --- between processes ----------------------------------------------------------------
 
     def _on_bus(self, doc_id: str, message: bytes) -> None:
@@ -470,14 +384,6 @@ class Hub:
 
     async def _sync_slice(self) -> None:
         await self.fanout.announce_slice(self.rooms)
-
-
-def _by_author(pending: list[tuple[bytes, str | None]]) -> list[tuple[bytes, str | None]]:
-    """One merged log row per author."""
-    by_author: dict[str | None, list[bytes]] = {}
-    for update, author in pending:
-        by_author.setdefault(author, []).append(update)
-    return [(u[0] if len(u) == 1 else merge_updates(*u), author) for author, u in by_author.items()]
 
 
 def _text_relay(room: Room) -> Callable[[bytes], None]:

@@ -18,12 +18,16 @@ Durability across a Redis crash is Redis' own: run it with `appendonly yes` (see
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import NoScriptError
 
 from collab.bus import MemoryBusClient
 
@@ -62,6 +66,10 @@ class Journal(Protocol):
         not store them. Each document is handed to one caller at a time (for `older_than`)."""
         ...
 
+    async def close(self) -> None:
+        """Let go of connections of its own (the Redis client stays its owner's)."""
+        ...
+
 
 # KEYS[1] index (zset doc id -> time of its oldest entry); ARGV[1] stream key prefix, ARGV[2]
 # now (seconds), then five per update: doc id, update, author, channel ("" = none), header.
@@ -90,16 +98,26 @@ return 0
 _RELEASE_CHUNK = 1000  # ids per script call (Lua's unpack has a stack limit)
 
 
+_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
+
+
 class RedisJournal:
-    """The journal in Redis: a stream per document and an index of documents with entries."""
+    """The journal in Redis: a stream per document and an index of documents with entries.
+
+    Appends are on every edit's path to the screen, so they use one connection of their own
+    (made by the client's pool, with its settings) and call it directly: the client's command
+    layer (pool checkout, retry wrapper, response callbacks) costs more than Redis takes to run
+    the script. A failed or cancelled call drops that connection; the next append opens another.
+    """
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
         self._index = f"{prefix}:journal"
         self._streams = f"{prefix}:journal:"
-        self._append = redis.register_script(_APPEND)
         self._release = redis.register_script(_RELEASE)
+        self._connection: AbstractConnection | None = None
+        self._appending = asyncio.Lock()
 
     def _stream(self, doc_id: str) -> str:
         return self._streams + doc_id
@@ -107,11 +125,29 @@ class RedisJournal:
     async def append(self, appends: list[Append]) -> list[str]:
         if not appends:
             return []
-        args: list[bytes | str | float] = [self._streams, time.time()]
+        args: list[bytes | str | float] = [1, self._index, self._streams, time.time()]
         for a in appends:
             args += [a.doc_id, a.update, a.author or "", a.channel or "", a.header]
-        ids = await self._append(keys=[self._index], args=args)
+        async with self._appending:
+            if self._connection is None:
+                self._connection = self._redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+            try:
+                ids = await self._call(self._connection, "EVALSHA", _APPEND_SHA, *args)
+            except NoScriptError:  # a fresh (or flushed) Redis: the script travels once
+                ids = await self._call(self._connection, "EVAL", _APPEND, *args)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.disconnect()
+            self._connection = None
+
+    @staticmethod
+    async def _call(connection: AbstractConnection, *command: bytes | str | float) -> list[bytes]:
+        # Both calls drop the connection on any failure or cancellation (it may hold half a reply).
+        await connection.send_packed_command(connection.pack_command(*command), check_health=False)
+        reply: list[bytes] = await connection.read_response()
+        return reply
 
     async def read(self, doc_id: str) -> list[Entry]:
         return _entries(await self._redis.xrange(self._stream(doc_id)))
@@ -197,3 +233,6 @@ class MemoryJournal:
         cutoff = time.time() - older_than
         found = {doc: [e for t, e in items if t <= cutoff] for doc, items in self.entries.items()}
         return {doc: entries for doc, entries in list(found.items())[:limit] if entries}
+
+    async def close(self) -> None:
+        return None

@@ -1,24 +1,75 @@
 """One execution of one node: resolve what it runs with, call its executor under a timeout,
-and turn whatever happens into a `NodeResult` (the executor's failures never escape)."""
+and turn whatever happens into a `NodeResult` (the executor's failures never escape); what a
+worker keeps about a run meanwhile (`RunState`), and the events a recorded result announces."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import structlog
 
-from engine.events import NodeStatus
+from engine.events import NodeFinished, NodeStatus
 from engine.graph import Adjacency
 from engine.nodes.base import MediaStore, NodeContext, NodeFailed, NodeType, Offload, ProgressCallback, in_thread
 from engine.resolve import cache_key, effective_params, resolve_inputs
 from engine.store import Claim, NodeResult, RunSnapshot
 
 log = structlog.get_logger(__name__)
+
+
+class RunState:
+    """What a worker keeps about a run it works on: the snapshot, its adjacency, known outputs."""
+
+    def __init__(self, snapshot: RunSnapshot) -> None:
+        self.snapshot = snapshot
+        members = set(snapshot.node_ids) or set(snapshot.graph.nodes)
+        self.adjacency = Adjacency(snapshot.graph)
+        self.successors = {n: [s for s in self.adjacency.successors[n] if s in members] for n in members}
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def descendants(self, node_id: str) -> list[str]:
+        seen: set[str] = set()
+        stack = [node_id]
+        while stack:
+            for child in self.successors.get(stack.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        return sorted(seen)
+
+
+def finished_events(
+    run_id: str, node_id: str, node_type: str, result: NodeResult, skipped: Sequence[tuple[str, str]]
+) -> list[NodeFinished]:
+    """The events of a recorded node result: the node's own, and one per descendant it skipped."""
+    return [
+        NodeFinished(
+            run_id=run_id,
+            node_id=node_id,
+            node_type=node_type,
+            status=result.status,
+            outputs=result.outputs,
+            error=result.error,
+            error_detail=result.error_detail,
+            duration_ms=result.duration_ms,
+            at=result.finished_at,
+        )
+    ] + [
+        NodeFinished(
+            run_id=run_id,
+            node_id=skipped_id,
+            node_type=skipped_type,
+            status=NodeStatus.SKIPPED,
+            error=f"Skipped because node {node_id} did not succeed.",
+            at=result.finished_at,
+        )
+        for skipped_id, skipped_type in skipped
+    ]
 
 
 async def invoke(

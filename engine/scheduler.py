@@ -30,8 +30,7 @@ from engine.events import (
     RunStarted,
     RunStatus,
 )
-from engine.execution import invoke
-from engine.graph import Adjacency
+from engine.execution import RunState, finished_events, invoke
 from engine.nodes.base import MediaStore, NodeFailed, NodeType, Offload, in_thread
 from engine.store import Claim, Dispatcher, EventSink, Finished, NodeResult, RunSnapshot, RunStore
 
@@ -49,27 +48,6 @@ class SchedulerObserver:
 
     def node_finished(self, node_type: str, status: NodeStatus, seconds: float | None) -> None:
         return None
-
-
-class _RunState:
-    """What a worker keeps about a run it works on: the snapshot, its adjacency, known outputs."""
-
-    def __init__(self, snapshot: RunSnapshot) -> None:
-        self.snapshot = snapshot
-        members = set(snapshot.node_ids) or set(snapshot.graph.nodes)
-        self.adjacency = Adjacency(snapshot.graph)
-        self.successors = {n: [s for s in self.adjacency.successors[n] if s in members] for n in members}
-        self.outputs: dict[str, dict[str, Any]] = {}
-
-    def descendants(self, node_id: str) -> list[str]:
-        seen: set[str] = set()
-        stack = [node_id]
-        while stack:
-            for child in self.successors.get(stack.pop(), ()):
-                if child not in seen:
-                    seen.add(child)
-                    stack.append(child)
-        return sorted(seen)
 
 
 def _now() -> datetime:
@@ -109,7 +87,7 @@ class RunScheduler:
         self.observer = observer or SchedulerObserver()
         self.media = media
         self.offload = offload
-        self._runs: OrderedDict[str, _RunState] = OrderedDict()
+        self._runs: OrderedDict[str, RunState] = OrderedDict()
         self._tasks: dict[tuple[str, str], asyncio.Task[NodeResult]] = {}
         self._cancelled: OrderedDict[str, None] = OrderedDict()
 
@@ -215,13 +193,13 @@ class RunScheduler:
 
     # --- internals -----------------------------------------------------------------------
 
-    async def _state(self, run_id: str) -> _RunState | None:
+    async def _state(self, run_id: str) -> RunState | None:
         state = self._runs.get(run_id)
         if state is None:
             snapshot = await self.store.snapshot(run_id)
             if snapshot is None:
                 return None
-            state = _RunState(snapshot)
+            state = RunState(snapshot)
             self._runs[run_id] = state
             while len(self._runs) > 64:
                 self._runs.popitem(last=False)
@@ -229,7 +207,7 @@ class RunScheduler:
             self._runs.move_to_end(run_id)
         return state
 
-    async def _run_claimed(self, state: _RunState, node_ids: Sequence[str]) -> None:
+    async def _run_claimed(self, state: RunState, node_ids: Sequence[str]) -> None:
         snapshot = state.snapshot
         claims = await self.store.claim(snapshot.run_id, node_ids, self.worker_id, self.lease_seconds)
         if not claims:
@@ -246,7 +224,7 @@ class RunScheduler:
             if isinstance(result, BaseException):
                 raise result
 
-    async def _chain(self, state: _RunState, node_id: str, claim: Claim) -> None:
+    async def _chain(self, state: RunState, node_id: str, claim: Claim) -> None:
         """Run a claimed node, then the successor it claimed, and so on; share the other ready
         successors out (see `_share`); close the run when this was the last of its work."""
         helpers: list[asyncio.Task[None]] = []
@@ -273,7 +251,7 @@ class RunScheduler:
                 if failures:
                     raise failures[0]
 
-    async def _share(self, state: _RunState, ready: list[str], helpers: list[asyncio.Task[None]]) -> None:
+    async def _share(self, state: RunState, ready: list[str], helpers: list[asyncio.Task[None]]) -> None:
         """Run ready nodes here while this worker has free slots; queue the rest for any worker."""
         snapshot = state.snapshot
         free = max(0, self.local_slots - len(self._tasks))
@@ -287,7 +265,7 @@ class RunScheduler:
             await self.events.publish_all(snapshot.workflow_id, [self._started(state, n, c) for n, c in claims.items()])
             helpers.extend(asyncio.create_task(self._chain(state, n, c)) for n, c in claims.items())
 
-    def _started(self, state: _RunState, node_id: str, claim: Claim) -> NodeStarted:
+    def _started(self, state: RunState, node_id: str, claim: Claim) -> NodeStarted:
         return NodeStarted(
             run_id=state.snapshot.run_id,
             node_id=node_id,
@@ -296,7 +274,7 @@ class RunScheduler:
             at=claim.started_at,
         )
 
-    async def _finalize(self, state: _RunState) -> None:
+    async def _finalize(self, state: RunState) -> None:
         snapshot = state.snapshot
         outcome = await self.store.finalize(snapshot.run_id)
         if outcome is None:
@@ -313,7 +291,7 @@ class RunScheduler:
             ),
         )
 
-    async def _execute(self, state: _RunState, node_id: str, claim: Claim) -> Finished | None:
+    async def _execute(self, state: RunState, node_id: str, claim: Claim) -> Finished | None:
         """Run a claimed node and record it; return what that changed (None if the node's lease
         was lost meanwhile)."""
         snapshot = state.snapshot
@@ -356,30 +334,7 @@ class RunScheduler:
             log.warning("node_result_discarded", reason="lease lost")
             return None
         self.observer.node_finished(node.type, result.status, result.duration_ms / 1000)
-        events: list[RunEvent] = [
-            NodeFinished(
-                run_id=run_id,
-                node_id=node_id,
-                node_type=node.type,
-                status=result.status,
-                outputs=result.outputs,
-                error=result.error,
-                error_detail=result.error_detail,
-                duration_ms=result.duration_ms,
-                at=result.finished_at,
-            )
-        ]
-        events += [
-            NodeFinished(
-                run_id=run_id,
-                node_id=skipped_id,
-                node_type=skipped_type,
-                status=NodeStatus.SKIPPED,
-                error=f"Skipped because node {node_id} did not succeed.",
-                at=result.finished_at,
-            )
-            for skipped_id, skipped_type in finished.skipped
-        ]
+        events: list[RunEvent] = list(finished_events(run_id, node_id, node.type, result, finished.skipped))
         if finished.claimed is not None:
             events.append(self._started(state, *finished.claimed))
         await self.events.publish_all(snapshot.workflow_id, events)
@@ -393,13 +348,13 @@ class RunScheduler:
         except Exception:
             log.warning("node_hand_back_failed", run_id=run_id, node_id=node_id, exc_info=True)
 
-    async def _upstream(self, state: _RunState, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    async def _upstream(self, state: RunState, node_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         missing = [node_id for node_id in node_ids if node_id not in state.outputs]
         if missing:
             state.outputs.update(await self.store.outputs(state.snapshot.run_id, missing))
         return {node_id: state.outputs.get(node_id, {}) for node_id in node_ids}
 
-    async def _invoke(self, state: _RunState, node_id: str, claim: Claim) -> NodeResult:
+    async def _invoke(self, state: RunState, node_id: str, claim: Claim) -> NodeResult:
         snapshot = state.snapshot
         node_type = self.node_types.get(snapshot.graph.nodes[node_id].type)
 

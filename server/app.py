@@ -34,6 +34,15 @@ from server.accounts.sessions import SessionStore
 from server.collaboration import build_hub
 from server.connection_limits import ConnectionLimits
 from server.errors import problem_details_plugin
+from server.hooks.access import provide_hook_access
+from server.hooks.callbacks import CallbackEvents
+from server.hooks.claims import Claims
+from server.hooks.controllers import HookController, WorkflowHookController, receive_webhook
+from server.hooks.deliveries import DeliveryLog
+from server.hooks.intake import HookIntake
+from server.hooks.secret import SecretBox
+from server.hooks.store import HookStore
+from server.hooks.waiter import RunWaiter
 from server.http_rules import PUBLIC, enforce_request_rules
 from server.keys import RedisKeys
 from server.llm import ModelController
@@ -115,8 +124,11 @@ def create_app(settings: Settings) -> Litestar:
             "hub": hub,
             "connection_limits": connection_limits,
             "codec": codec,
+            "box": SecretBox.of(settings),
         }
     )
+    # Webhook `?wait` listens on run channels through a pub/sub connection of its own.
+    waiter = RunWaiter(RedisBus(redis), keys)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -126,15 +138,32 @@ def create_app(settings: Settings) -> Litestar:
         bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
         state.media = MediaLibrary(pool=engine.pool, storage=LocalStorage(settings.media_dir), settings=settings)
+        dispatcher = ArqDispatcher(redis, keys)
         state.runs = RunService(
             store=PostgresRunStore(engine.pool),
-            events=RedisEventSink(redis, keys),
-            dispatcher=ArqDispatcher(redis, keys),
+            # A run cancelled before it started is closed here: its webhook callback is queued too.
+            events=CallbackEvents(RedisEventSink(redis, keys), engine.pool, dispatcher),
+            dispatcher=dispatcher,
             registry=registry,
             settings=settings,
             limiter=state.limiter,
             codec=state.codec,
         )
+        state.hooks = HookStore(engine.pool)
+        deliveries = DeliveryLog(state.hooks, settings.webhook_delivery_retention)
+        state.intake = HookIntake(
+            store=state.hooks,
+            box=state.box,
+            claims=Claims(redis, keys),
+            limiter=state.limiter,
+            runs=state.runs,
+            hub=hub,
+            waiter=waiter,
+            deliveries=deliveries,
+            settings=settings,
+        )
+        await deliveries.start()
+        await waiter.start()
         await bus.start()
         await bus.subscribe(revocations.channel, revocations.on_message)
         await hub.start()
@@ -156,6 +185,8 @@ def create_app(settings: Settings) -> Litestar:
                 metrics_server.server_close()
             hub.close_all(CloseCode.RESTARTING, "server restarting")
             await hub.stop()
+            await waiter.stop()
+            await deliveries.stop()
             await connection_limits.stop()
             await bus.stop()
             await engine.close_connection_pool()
@@ -178,6 +209,9 @@ def create_app(settings: Settings) -> Litestar:
         ModelController,
         WorkflowRunController,
         RunController,
+        WorkflowHookController,
+        HookController,
+        receive_webhook,
         MediaController,
         workflow_socket,
     ]
@@ -202,6 +236,10 @@ def create_app(settings: Settings) -> Litestar:
             "runs": provide("runs"),
             "run_access": Provide(provide_run_access),
             "media": provide("media"),
+            "hooks": provide("hooks"),
+            "box": provide("box"),
+            "intake": provide("intake"),
+            "hook_access": Provide(provide_hook_access),
         },
         middleware=[
             PrometheusConfig(

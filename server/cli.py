@@ -56,6 +56,39 @@ def cmd_worker(_: argparse.Namespace) -> None:
     worker.run(_settings_or_exit())
 
 
+def cmd_reencrypt_secrets(_: argparse.Namespace) -> None:
+    import asyncpg
+
+    from server.hooks.secret import SecretBox
+
+    settings = _settings_or_exit()
+    box = SecretBox.of(settings)
+
+    async def reencrypt() -> int:
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+            async with connection.transaction():
+                rows = await connection.fetch(
+                    "SELECT id, secret_encrypted, previous_secret_encrypted FROM webhooks "
+                    "WHERE secret_encrypted <> '' OR previous_secret_encrypted <> '' FOR UPDATE"
+                )
+                for row in rows:
+                    await connection.execute(
+                        "UPDATE webhooks SET secret_encrypted = $2, previous_secret_encrypted = $3 WHERE id = $1",
+                        row["id"],
+                        *(box.reencrypt(sealed) if sealed else "" for sealed in row[1:]),
+                    )
+            return len(rows)
+        finally:
+            await connection.close()
+
+    try:
+        count = asyncio.run(reencrypt())
+    except ValueError as err:
+        raise SystemExit(f"galaxy: {err}; set SECRET_KEY_PREVIOUS to the key it was encrypted with") from None
+    print(f"re-encrypted the secrets of {count} webhooks with the current SECRET_KEY")
+
+
 def cmd_createuser(args: argparse.Namespace) -> None:
     from piccolo.engine.postgres import PostgresEngine
 
@@ -178,6 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     create.add_argument("--email")
     create.add_argument("--name")
     create.set_defaults(func=cmd_createuser)
+    commands.add_parser(
+        "reencrypt-secrets", help="re-encrypt stored webhook secrets with SECRET_KEY (after rotating it)"
+    ).set_defaults(func=cmd_reencrypt_secrets)
     args = parser.parse_args(argv)
     args.func(args)
 

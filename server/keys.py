@@ -46,6 +46,11 @@ class RedisKeys:
         """Channel on which web processes announce revoked tokens and ended sessions."""
         return f"{self.namespace}:revocations"
 
+    def hook_claim(self, hook_id: str, key_digest: str) -> str:
+        """An idempotency key claimed on a hook: "pending:<token>" while its run is being
+        started, then the run's id (server/hooks/claims.py)."""
+        return f"{self.namespace}:hook-claim:{hook_id}:{key_digest}"
+
     def arq_job_prefix(self) -> str:
         return job_key_prefix  # arq's own, not namespaced: arq builds job keys itself
 

@@ -6,6 +6,7 @@ import os
 import re
 
 import asyncpg
+from piccolo.apps.migrations.tables import Migration
 
 from server.piccolo_app import APP_NAME, MIGRATIONS_DIR
 from server.tables import Workflow
@@ -25,11 +26,11 @@ def migration_ids() -> list[str]:
 
 async def pending_migrations() -> list[str]:
     """Shipped migrations the database has not applied (all of them if it has none)."""
+    Migration._meta.db = Workflow._meta.db  # the engine the app bound its tables to
     try:
-        rows = await Workflow.raw("SELECT name FROM migration WHERE app_name = {}", APP_NAME)
+        applied = set(await Migration.get_migrations_which_ran(app_name=APP_NAME))
     except asyncpg.UndefinedTableError:
         return migration_ids()
-    applied = {row["name"] for row in rows}
     return [m for m in migration_ids() if m not in applied]
 
 

@@ -19,9 +19,10 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
-from collab.connection import CloseCode, Identity
+from collab.connection import CloseCode, Connection, Identity
 from collab.hub import Hub
 from collab.protocol import ProtocolError
+from collab.room import Room
 from collab.store import DocumentGone
 from server.accounts import service as accounts
 from server.accounts.sessions import SESSION_COOKIE, SessionStore, session_digest
@@ -59,22 +60,35 @@ def _origin_allowed(socket: WebSocket[Any, Any, Any], settings: Settings) -> boo
     return urlsplit(origin).netloc in allowed
 
 
-async def _identify(socket: WebSocket[Any, Any, Any], settings: Settings) -> tuple[dict[str, Any] | None, str, str]:
-    """The user, why not (when None), and the key that revoking the credential closes it by."""
+class _Refused(Exception):
+    """The socket is closed with `code` and `reason` before it joins anything."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+async def _identify(socket: WebSocket[Any, Any, Any], settings: Settings) -> tuple[dict[str, Any], str]:
+    """The user, and the key that revoking their credential closes the socket by; `_Refused` when
+    the socket carries no valid credential."""
     token = socket.query_params.get("token")
     if token:
-        why = "this API token is not valid or has been revoked"
-        return await accounts.user_for_token(token), why, token_key(accounts.token_digest(token))
+        user = await accounts.user_for_token(token)
+        if user is None:
+            raise _Refused(CloseCode.UNAUTHENTICATED, "this API token is not valid or has been revoked")
+        return user, token_key(accounts.token_digest(token))
     session_id = socket.cookies.get(SESSION_COOKIE)
     if session_id:
         if not _origin_allowed(socket, settings):
-            return None, "origin", ""
+            raise _Refused(CloseCode.FORBIDDEN, "cross-site WebSocket refused")
         sessions: SessionStore = socket.app.state.sessions
         session = await sessions.get(session_id)
-        if session is not None:
-            user = await accounts.find_user_by_id(session.user_id)
-            return user, "your session has ended; sign in again", session_key(session_digest(session_id))
-    return None, "sign in, or pass ?token=<API token>", ""
+        user = await accounts.find_user_by_id(session.user_id) if session is not None else None
+        if user is None:
+            raise _Refused(CloseCode.UNAUTHENTICATED, "your session has ended; sign in again")
+        return user, session_key(session_digest(session_id))
+    raise _Refused(CloseCode.UNAUTHENTICATED, "sign in, or pass ?token=<API token>")
 
 
 _REFUSALS = {
@@ -88,12 +102,10 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     settings: Settings = socket.app.state.settings
     hub: Hub = socket.app.state.hub
     await socket.accept()
-    user, why, credential = await _identify(socket, settings)
-    if user is None:
-        if why == "origin":
-            await socket.close(CloseCode.FORBIDDEN, "cross-site WebSocket refused")
-        else:
-            await socket.close(CloseCode.UNAUTHENTICATED, why)
+    try:
+        user, credential = await _identify(socket, settings)
+    except _Refused as refused:
+        await socket.close(refused.code, refused.reason)
         return
     try:
         role = await role_of(UUID(workflow_id), user["id"])
@@ -137,7 +149,7 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
             await reader
 
 
-async def _read(socket: WebSocket[Any, Any, Any], room: Any, connection: Any, settings: Settings) -> None:
+async def _read(socket: WebSocket[Any, Any, Any], room: Room, connection: Connection, settings: Settings) -> None:
     while not connection.closed:
         try:
             message = await socket.receive()

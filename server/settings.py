@@ -71,6 +71,13 @@ def _secret(raw: str) -> str:
     return raw
 
 
+def _secrets(raw: str) -> tuple[str, ...]:
+    keys = tuple(raw.replace(",", " ").split())
+    for key in keys:
+        _secret(key)
+    return keys
+
+
 def _choice(*options: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().upper() if options[0].isupper() else raw.strip()
@@ -136,6 +143,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: Annotated[str, env("DATABASE_URL", _url("postgres", "postgresql"))]
     redis_url: Annotated[str, env("REDIS_URL", _url("redis", "rediss", "unix"))]
     secret_key: Annotated[str, env("SECRET_KEY", _secret)]
+    # Earlier SECRET_KEYs, still accepted for decrypting stored webhook secrets while a rotation
+    # is under way (space- or comma-separated); `galaxy reencrypt-secrets` finishes it.
+    secret_key_previous: Annotated[tuple[str, ...], env("SECRET_KEY_PREVIOUS", _secrets)] = ()
     redis_namespace: Annotated[str, env("GALAXY_REDIS_NAMESPACE", _namespace)] = "galaxy"
     host: Annotated[str, env("HOST")] = "127.0.0.1"
     port: Annotated[int, bounded("PORT", 1, 65535)] = 8000
@@ -194,6 +204,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     llm_max_retries: Annotated[int, bounded("LLM_MAX_RETRIES", 0, 10)] = 3
     llm_retry_delay_ms: Annotated[int, bounded("LLM_RETRY_DELAY_MS", 1, 60_000)] = 1000
     worker_media_processes: Annotated[int, bounded("WORKER_MEDIA_PROCESSES", 0, 256)] = 0  # 0: one per CPU but one
+    # Webhooks (server/hooks): requests per hook per minute, body size, how long a rotated-out
+    # secret still verifies, delivery log rows kept per hook, and the callbacks' delivery.
+    webhook_rate_limit: Annotated[int, bounded("WEBHOOK_RATE_LIMIT", 1, 10_000_000)] = 600
+    webhook_max_body_bytes: Annotated[int, bounded("WEBHOOK_MAX_BODY_BYTES", 1024, 64 * 1024**2)] = 1024 * 1024
+    webhook_rotation_grace: Annotated[int, bounded("WEBHOOK_ROTATION_GRACE", 0, 30 * 24 * 3600)] = 24 * 3600
+    webhook_delivery_retention: Annotated[int, bounded("WEBHOOK_DELIVERY_RETENTION", 10, 1_000_000)] = 1000
+    webhook_callback_attempts: Annotated[int, bounded("WEBHOOK_CALLBACK_ATTEMPTS", 1, 20)] = 6
+    webhook_callback_backoff_ms: Annotated[int, bounded("WEBHOOK_CALLBACK_BACKOFF_MS", 1, 3_600_000)] = 2000
+    webhook_callback_timeout: Annotated[float, bounded("WEBHOOK_CALLBACK_TIMEOUT", 0.1, 300)] = 10.0
+    # Let callbacks reach loopback, private and link-local addresses (never cloud metadata
+    # endpoints), and plain http: for receivers on this machine or a private network.
+    webhook_callback_allow_private: Annotated[bool, env("WEBHOOK_CALLBACK_ALLOW_PRIVATE", _bool)] = False
+    webhook_callback_allow_http: Annotated[bool, env("WEBHOOK_CALLBACK_ALLOW_HTTP", _bool)] = False
     # Names (never values) of the provider key variables that are set, for GET /api/models.
     provider_keys: frozenset[str] = frozenset()
 

@@ -125,6 +125,8 @@ class Run(Table, tablename="runs"):
     heartbeat_at = Timestamptz(null=True, default=None)
     event_seq = BigInt(default=0)
     cancel_requested_at = Timestamptz(null=True, default=None)
+    # The webhook that started the run (trigger `webhook`); its name shows in the run history.
+    hook = UUID(null=True, default=None)
 
 
 class NodeRun(Table, tablename="node_runs"):
@@ -181,25 +183,43 @@ class MediaLink(Table, tablename="media_links"):
 
 
 class Webhook(Table, tablename="webhooks"):
+    """A webhook trigger of a workflow (`POST /hooks/{id}`); runs it starts act as `created_by`."""
+
     id = UUID(primary_key=True, default=UUID4())
     workflow = ForeignKey(references=Workflow, on_delete=OnDelete.cascade, null=False, index=True)
     created_by = ForeignKey(references=User, on_delete=OnDelete.set_null, null=True)
     name = Varchar(length=200, default="")
     # HMAC needs the secret itself, so it is encrypted with SECRET_KEY rather than hashed.
     secret_encrypted = Text()
+    # The secret before the last rotation, still accepted until `previous_valid_until`.
+    previous_secret_encrypted = Text(default="")
+    previous_valid_until = Timestamptz(null=True, default=None)
+    callback_url = Text(default="")
     enabled = Boolean(default=True)
     created_at = Timestamptz(default=TimestamptzNow())
     rotated_at = Timestamptz(null=True, default=None)
+    deleted_at = Timestamptz(null=True, default=None)
 
 
 class WebhookDelivery(Table, tablename="webhook_deliveries"):
+    """One request to a hook (`kind` intake) or one attempt to call its callback URL (`callback`)."""
+
     id = UUID(primary_key=True, default=UUID4())
-    webhook = ForeignKey(references=Webhook, on_delete=OnDelete.cascade, null=False, index=True)
+    # Indexed with received_at by a raw-SQL migration (the log is read newest first per hook).
+    webhook = ForeignKey(references=Webhook, on_delete=OnDelete.cascade, null=False)
     run = ForeignKey(references=Run, on_delete=OnDelete.set_null, null=True)
+    kind = Varchar(length=16, default="intake")
+    # intake: accepted, duplicate, rejected; callback: delivered, retrying, failed, refused.
+    outcome = Varchar(length=16, default="")
+    reason = Text(default="")
     idempotency_key = Varchar(length=200, null=True, default=None)
-    status_code = Integer()
-    error = Text(default="")
-    received_at = Timestamptz(default=TimestamptzNow(), index=True)
+    # The answer we gave (intake) or the callback receiver gave (0: no answer).
+    status_code = Integer(default=0)
+    # The sender's address (intake) or the receiver's address we connected to (callback).
+    address = Varchar(length=64, default="")
+    attempt = Integer(default=1)
+    latency_ms = Integer(default=0)
+    received_at = Timestamptz(default=TimestamptzNow())
 
 
 ALL_TABLES: tuple[type[Table], ...] = (

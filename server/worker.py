@@ -25,7 +25,7 @@ from wsgiref.simple_server import WSGIServer
 
 import asyncpg
 import structlog
-from arq import Worker
+from arq import Retry, Worker
 from arq.connections import RedisSettings
 from arq.worker import func
 from prometheus_client import start_http_server
@@ -34,6 +34,9 @@ from redis.asyncio import Redis
 from engine.nodes import llm, load_node_types
 from engine.nodes.base import Offload
 from engine.scheduler import RunScheduler
+from server.hooks import callbacks
+from server.hooks.callbacks import CallbackEvents, CallbackSender
+from server.hooks.secret import SecretBox
 from server.keys import RedisKeys
 from server.llm import llm_config
 from server.media.storage import LocalStorage
@@ -58,6 +61,7 @@ class WorkerContext:
     pool: asyncpg.Pool
     keys: RedisKeys
     scheduler: RunScheduler
+    callbacks: CallbackSender
     background: list[asyncio.Task[None]] = field(default_factory=list)
     metrics_server: WSGIServer | None = None
     media_pool: ProcessPoolExecutor | None = None
@@ -124,10 +128,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     node_types = load_node_types(settings.extra_nodes)
     node_types["llm"] = llm.node(llm_config(settings))  # the executor calls the models configured here
     processes = media_pool(settings)
+    dispatcher = ArqDispatcher(redis, keys)
     scheduler = RunScheduler(
         store=PostgresRunStore(pool),
-        events=RedisEventSink(redis, keys),
-        dispatcher=ArqDispatcher(redis, keys),
+        # Finished runs of webhooks with a callback URL queue their callback (server/hooks).
+        events=CallbackEvents(RedisEventSink(redis, keys), pool, dispatcher),
+        dispatcher=dispatcher,
         node_types=node_types,
         worker_id=worker_id(),
         lease_seconds=settings.run_lease_seconds,
@@ -152,6 +158,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         pool=pool,
         keys=keys,
         scheduler=scheduler,
+        callbacks=CallbackSender(pool, settings, SecretBox.of(settings)),
         background=background,
         metrics_server=metrics_server,
         media_pool=processes,
@@ -188,6 +195,14 @@ async def run_nodes(ctx: dict[str, Any], run_id: str, node_ids: list[str]) -> No
     await context(ctx).scheduler.run_nodes(run_id, node_ids)
 
 
+async def deliver_callback(ctx: dict[str, Any], run_id: str) -> None:
+    """POST a finished webhook run to its hook's callback URL; retried with backoff (arq `Retry`)."""
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    delay = await context(ctx).callbacks.deliver(run_id, attempt=int(ctx.get("job_try", 1)))
+    if delay is not None:
+        raise Retry(defer=delay)
+
+
 async def ping(ctx: dict[str, Any]) -> str:
     """A job that proves a worker is consuming the queue."""
     return "pong"
@@ -196,6 +211,8 @@ async def ping(ctx: dict[str, Any]) -> str:
 FUNCTIONS = [
     func(start_run, keep_result=0, max_tries=3),
     func(run_nodes, keep_result=0, max_tries=3),
+    # Attempts are bounded by WEBHOOK_CALLBACK_ATTEMPTS (at most 20) inside the job.
+    func(deliver_callback, name=callbacks.JOB, keep_result=0, max_tries=21, timeout=330),
     func(ping),
 ]
 

@@ -15,11 +15,9 @@ from litestar import Request
 from litestar.params import FromPath
 
 from server.accounts.auth import CurrentUser
-from server.errors import NotFound
 from server.runs.service import RunService
 from server.tables import Role
-from server.workflows import service as workflows
-from server.workflows.access import ROLE_OPT
+from server.workflows.access import access_through
 
 NOT_FOUND = "No such run, or you are not a member of its workflow."
 
@@ -34,12 +32,6 @@ class RunAccess(msgspec.Struct, frozen=True):
 
 
 async def provide_run_access(request: Request[CurrentUser, Any, Any], run_id: FromPath[UUID]) -> RunAccess:
-    needed = request.route_handler.opt.get(ROLE_OPT)
-    if not isinstance(needed, Role):
-        raise RuntimeError(f"{request.route_handler} takes `run_access` but declares no {ROLE_OPT!r} opt")
     runs: RunService = request.app.state.runs
-    workflow_id = await runs.workflow_of(run_id)
-    if workflow_id is None:
-        raise NotFound(NOT_FOUND)
-    role = await workflows.require_role(workflow_id, request.user.id, needed, not_found=NOT_FOUND)
-    return RunAccess(run_id=run_id, workflow_id=workflow_id, role=role, user=request.user)
+    access = await access_through(request, await runs.workflow_of(run_id), "run_access", NOT_FOUND)
+    return RunAccess(run_id=run_id, workflow_id=access.workflow_id, role=access.role, user=request.user)

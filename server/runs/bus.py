@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from arq.jobs import serialize_job
@@ -25,6 +25,7 @@ from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from engine.events import NodeFinished, NodeProgress, NodeStarted, RunEvent, RunFinished, with_seq
+from engine.store import EventSink
 from server.keys import RedisKeys
 
 SEQ_TTL_SECONDS = 7 * 24 * 3600
@@ -98,6 +99,12 @@ class RunPosition(msgspec.Struct, frozen=True):
 
     seq: int
     streamed: dict[str, str]
+
+
+class RunEvents(EventSink, Protocol):
+    """An `EventSink` that can also say where a run's event stream stands."""
+
+    async def position(self, run_id: str) -> RunPosition: ...
 
 
 class RedisEventSink:
@@ -180,6 +187,11 @@ class ArqDispatcher:
                 for batch in batches(nodes)
             ]
         )
+
+    async def job(self, job_id: str, function: str, *args: Any) -> None:
+        """Queue one job of any kind (a worker function named `function`), once: nothing happens
+        while a job with `job_id` is queued, running or kept."""
+        await self._jobs([(job_id, function, args)])
 
     async def _jobs(self, jobs: Sequence[tuple[str, str, tuple[Any, ...]]]) -> None:
         if not jobs:

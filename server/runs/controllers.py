@@ -33,7 +33,8 @@ class WorkflowRunController(Controller):
     ) -> RunDetail:
         structlog.contextvars.bind_contextvars(workflow_id=str(access.workflow_id))
         live_state = await hub.unstored(str(access.workflow_id))
-        run_id = await runs.start(access.workflow_id, access.user, data, live_state)
+        trigger = "editor" if access.user.via == "session" else "api"
+        run_id = await runs.start(access.workflow_id, access.user.id, data, live_state, trigger=trigger)
         return await runs.detail(run_id)
 
     @get("/", opt=VIEWER, summary="Runs of a workflow, newest first")

@@ -34,6 +34,13 @@ class Actor(msgspec.Struct):
     name: str
 
 
+class RunHook(msgspec.Struct):
+    """The webhook that started a run."""
+
+    id: UUID
+    name: str
+
+
 class RunSummary(msgspec.Struct, kw_only=True):
     id: UUID
     workflow_id: UUID
@@ -41,6 +48,7 @@ class RunSummary(msgspec.Struct, kw_only=True):
     scope: str
     trigger: str
     actor: Actor | None
+    hook: RunHook | None
     node_ids: list[str]
     error: str
     created_at: datetime

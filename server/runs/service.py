@@ -14,13 +14,12 @@ from engine.graph import Graph
 from engine.plan import CachedOutput, CacheLookup, Scope, ScopeError, plan_run, targets_for
 from engine.registry import NodeRegistry
 from engine.validate import Problem, ProblemCode, validate_graph
-from server.accounts.auth import CurrentUser
 from server.errors import Conflict, Invalid, NotFound, TooManyRequests
 from server.pagination import decode_cursor, encode_cursor
 from server.ratelimit import RateLimiter
-from server.runs.bus import ArqDispatcher, RedisEventSink
+from server.runs.bus import ArqDispatcher, RunEvents
 from server.runs.metrics import RUNS_FINISHED, RUNS_STARTED
-from server.runs.schemas import Actor, NodeRunOut, RunCreate, RunDetail, RunSummary
+from server.runs.schemas import Actor, NodeRunOut, RunCreate, RunDetail, RunHook, RunSummary
 from server.runs.store import ActiveRunsCap, AlreadyFinished, PostgresRunStore, decode_json
 from server.settings import Settings
 from server.workflows import document
@@ -46,6 +45,7 @@ def _summary_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         "scope": row["scope"],
         "trigger": row["trigger"],
         "actor": Actor(id=row["actor_id"], name=row["actor_name"]) if row["actor_id"] else None,
+        "hook": RunHook(id=row["hook"], name=row["hook_name"] or "") if row["hook"] else None,
         "node_ids": decode_json(row["node_ids"]),
         "error": row["error"],
         "created_at": row["created_at"],
@@ -65,6 +65,16 @@ def workflow_inputs(graph: Graph) -> set[str]:
     return names
 
 
+def required_inputs(graph: Graph) -> set[str]:
+    """Inputs a webhook run must fill: those whose Text node has no text of its own to fall back on."""
+    names = set()
+    for node in graph.nodes.values():
+        name, text = node.data.get("input_name"), node.data.get("text", "")
+        if node.type == "text" and isinstance(name, str) and name and not (isinstance(text, str) and text.strip()):
+            names.add(name)
+    return names
+
+
 class RunService:
     """The runs domain for the web process; one per app, built once its pools are open."""
 
@@ -72,7 +82,7 @@ class RunService:
         self,
         *,
         store: PostgresRunStore,
-        events: RedisEventSink,
+        events: RunEvents,
         dispatcher: ArqDispatcher,
         registry: NodeRegistry,
         settings: Settings,
@@ -90,14 +100,25 @@ class RunService:
     # --- start ---------------------------------------------------------------------------
 
     async def start(
-        self, workflow_id: UUID, user: CurrentUser, request: RunCreate, live_state: bytes | None = None
+        self,
+        workflow_id: UUID,
+        actor: UUID,
+        request: RunCreate,
+        live_state: bytes | None = None,
+        *,
+        trigger: str,
+        hook_id: UUID | None = None,
     ) -> UUID:
         """Validate the request against the live document, plan, record and queue the run.
 
+        `trigger` is `editor`, `api` or `webhook`; a webhook run names its `hook_id`, must fill
+        every input that has no text of its own, and is limited per hook by the caller (server/hooks)
+        instead of by `actor`'s run-start rate and active-run cap.
         `live_state` is what the log may not hold yet (`Hub.unstored`: journaled edits of any
         process); the stored document is read either way.
         """
-        await self.limiter.hit("run-start", str(user.id), limit=self.settings.run_start_limit, window=60)
+        if hook_id is None:
+            await self.limiter.hit("run-start", str(actor), limit=self.settings.run_start_limit, window=60)
         if len(request.node_ids) > self.settings.max_nodes:
             raise Invalid(
                 f"node_ids lists {len(request.node_ids)} nodes; a workflow has at most {self.settings.max_nodes}."
@@ -108,6 +129,11 @@ class RunService:
         if unknown:
             offered = ", ".join(sorted(known_inputs)) or "none (give a Text node an input name to add one)"
             raise Invalid(f"Unknown inputs: {', '.join(unknown)}. This workflow's inputs are: {offered}.")
+        missing = sorted(required_inputs(graph) - set(request.inputs)) if hook_id is not None else []
+        if missing:
+            raise Invalid(
+                f"Missing inputs: {', '.join(missing)}. Their Text nodes are empty, so a webhook run must fill them."
+            )
         scope = Scope(request.scope)
         try:
             targets = targets_for(graph, scope, request.node_ids)
@@ -115,17 +141,17 @@ class RunService:
             raise Invalid(str(err)) from None
         self._check_graph(graph, set(targets) | graph.upstream(targets))
         plan = await plan_run(graph, self.registry, scope, request.node_ids, request.inputs, self._latest(workflow_id))
-        trigger = "editor" if user.via == "session" else "api"
         try:
             run_id = await self.store.record(
                 workflow_id=workflow_id,
-                actor=user.id,
+                actor=actor,
                 trigger=trigger,
                 plan=plan,
                 node_ids=request.node_ids,
                 inputs=request.inputs,
                 graph=_subgraph(graph, set(plan.nodes)),
-                max_active=self.settings.max_active_runs,
+                max_active=None if hook_id is not None else self.settings.max_active_runs,
+                hook_id=hook_id,
             )
         except ActiveRunsCap as cap:
             raise TooManyRequests(
@@ -199,7 +225,7 @@ class RunService:
             for n in node_rows
         ]
         graph = decode_graph(row["graph"])
-        outputs, by_label = self._outputs(graph, nodes)
+        outputs, by_label = leaf_outputs(graph, {n.node_id: (n.status, n.outputs) for n in nodes})
         return RunDetail(
             **_summary_fields(row),
             seq=position.seq,
@@ -209,24 +235,6 @@ class RunService:
             outputs=outputs,
             outputs_by_label=by_label,
         )
-
-    def _outputs(
-        self, graph: Graph, nodes: list[NodeRunOut]
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        members = {n.node_id: n for n in nodes}
-        adjacency = graph.adjacency()
-        outputs: dict[str, dict[str, Any]] = {}
-        by_label: dict[str, dict[str, Any]] = {}
-        for node_id, node in members.items():
-            if any(s in members for s in adjacency.successors.get(node_id, [])):
-                continue
-            if node.status not in (NodeStatus.SUCCESS, NodeStatus.CACHED):
-                continue
-            outputs[node_id] = node.outputs
-            label = graph.nodes[node_id].data.get("label") if node_id in graph.nodes else None
-            if isinstance(label, str) and label and label not in by_label:
-                by_label[label] = node.outputs
-        return outputs, by_label
 
     # --- cancel --------------------------------------------------------------------------
 
@@ -258,6 +266,28 @@ class RunService:
                 workflow_id,
                 RunFinished(run_id=str(run_id), status=outcome.status, duration_ms=outcome.duration_ms, at=now),
             )
+
+
+Outputs = dict[str, dict[str, Any]]
+
+
+def leaf_outputs(graph: Graph, nodes: Mapping[str, tuple[NodeStatus, dict[str, Any]]]) -> tuple[Outputs, Outputs]:
+    """A run's outputs (SPEC §5): those of its leaf nodes — no successor in the run — that
+    succeeded or were reused, by node id and by label (the first node in id order with a label).
+    `nodes`: node id → (status, outputs), in node id order."""
+    adjacency = graph.adjacency()
+    outputs: Outputs = {}
+    by_label: Outputs = {}
+    for node_id, (status, node_outputs) in nodes.items():
+        if any(s in nodes for s in adjacency.successors.get(node_id, [])):
+            continue
+        if status not in (NodeStatus.SUCCESS, NodeStatus.CACHED):
+            continue
+        outputs[node_id] = node_outputs
+        label = graph.nodes[node_id].data.get("label") if node_id in graph.nodes else None
+        if isinstance(label, str) and label and label not in by_label:
+            by_label[label] = node_outputs
+    return outputs, by_label
 
 
 def _subgraph(graph: Graph, members: set[str]) -> Graph:

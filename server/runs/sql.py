@@ -10,18 +10,21 @@ neither of which the ORM expresses. The tables themselves are declared in Piccol
 
 RECORD_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))"
 
-ACTIVE_RUNS = "SELECT count(*) FROM runs WHERE actor = $1 AND status IN ('queued', 'running')"
+# Runs a webhook started neither count toward their actor's cap nor are held to it.
+ACTIVE_RUNS = "SELECT count(*) FROM runs WHERE actor = $1 AND status IN ('queued', 'running') AND hook IS NULL"
 
+# A run and its node runs in one statement (one round trip, atomic without a transaction).
 INSERT_RUN = """
-INSERT INTO runs (id, workflow, actor, trigger, scope, node_ids, inputs, graph, status, error, created_at, event_seq)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', '', now(), 0)
-"""
-
-INSERT_NODE_RUNS = """
+WITH run AS (
+    INSERT INTO runs (
+        id, workflow, actor, trigger, scope, node_ids, inputs, graph, status, error, created_at, event_seq, hook
+    ) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, 'queued', '', now(), 0, $9)
+    RETURNING id
+)
 INSERT INTO node_runs (id, run, node_id, node_type, status, cache_key, inputs, outputs, waits_for, finished_at)
-SELECT id, $1, node_id, node_type, status, cache_key, inputs::jsonb, outputs::jsonb, waits_for,
-       CASE WHEN status = 'cached' THEN now() END
-FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int[])
+SELECT n.id, run.id, n.node_id, n.node_type, n.status, n.cache_key, n.inputs::jsonb, n.outputs::jsonb, n.waits_for,
+       CASE WHEN n.status = 'cached' THEN now() END
+FROM run, unnest($10::uuid[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::int[])
     AS n(id, node_id, node_type, status, cache_key, inputs, outputs, waits_for)
 """
 
@@ -37,22 +40,23 @@ SELECT r.workflow FROM runs r JOIN workflows w ON w.id = r.workflow WHERE r.id =
 """
 
 _SUMMARY_COLUMNS = """r.id, r.workflow, r.status, r.scope, r.trigger, r.node_ids::text AS node_ids, r.error,
-    r.created_at, r.started_at, r.finished_at, u.id AS actor_id, u.name AS actor_name"""
+    r.created_at, r.started_at, r.finished_at, u.id AS actor_id, u.name AS actor_name, r.hook, h.name AS hook_name"""
+_SUMMARY_JOINS = "LEFT JOIN users u ON u.id = r.actor LEFT JOIN webhooks h ON h.id = r.hook"
 
 # Keyset pagination, newest first: $3/$4 are the (created_at, id) of the previous page's last run.
 FIRST_SUMMARIES = f"""
-SELECT {_SUMMARY_COLUMNS} FROM runs r LEFT JOIN users u ON u.id = r.actor
+SELECT {_SUMMARY_COLUMNS} FROM runs r {_SUMMARY_JOINS}
 WHERE r.workflow = $1 ORDER BY r.created_at DESC, r.id DESC LIMIT $2
 """
 
 NEXT_SUMMARIES = f"""
-SELECT {_SUMMARY_COLUMNS} FROM runs r LEFT JOIN users u ON u.id = r.actor
+SELECT {_SUMMARY_COLUMNS} FROM runs r {_SUMMARY_JOINS}
 WHERE r.workflow = $1 AND (r.created_at, r.id) < ($3, $4) ORDER BY r.created_at DESC, r.id DESC LIMIT $2
 """
 
 RUN = f"""
 SELECT {_SUMMARY_COLUMNS}, r.inputs::text AS inputs, r.graph::text AS graph
-FROM runs r LEFT JOIN users u ON u.id = r.actor WHERE r.id = $1
+FROM runs r {_SUMMARY_JOINS} WHERE r.id = $1
 """
 
 NODE_RUNS = """

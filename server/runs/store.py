@@ -226,47 +226,52 @@ class PostgresRunStore:
         node_ids: Collection[str],
         inputs: dict[str, str],
         graph: Graph,
-        max_active: int,
+        max_active: int | None,
+        hook_id: UUID | None = None,
     ) -> UUID:
         """Store a planned run and its node runs (status queued); raise `ActiveRunsCap` when the
-        actor already has `max_active` runs queued or running."""
+        actor already has `max_active` runs queued or running (None: no cap, for webhook runs)."""
         run_id = uuid.uuid4()
         nodes = list(plan.nodes.values())
+        row = (
+            run_id,
+            workflow_id,
+            actor,
+            trigger,
+            plan.scope.value,
+            encode_json(sorted(set(node_ids))),
+            encode_json(inputs),
+            encode_graph(graph),
+            hook_id,
+            [uuid.uuid4() for _ in nodes],
+            [n.node_id for n in nodes],
+            [n.node_type for n in nodes],
+            ["cached" if n.cached else "pending" for n in nodes],
+            [n.cache_key for n in nodes],
+            [encode_json(n.inputs) for n in nodes],
+            [encode_json(n.outputs) for n in nodes],
+            [n.waits_for for n in nodes],
+        )
+        if max_active is None:
+            await self.pool.execute(sql.INSERT_RUN, *row)
+            return run_id
         async with self.pool.acquire() as connection, connection.transaction():
             # One start at a time per actor, so two concurrent requests cannot both pass the cap.
             await connection.execute(sql.RECORD_LOCK, str(actor))
             active = await connection.fetchval(sql.ACTIVE_RUNS, actor)
             if active >= max_active:
                 raise ActiveRunsCap(active)
-            await connection.execute(
-                sql.INSERT_RUN,
-                run_id,
-                workflow_id,
-                actor,
-                trigger,
-                plan.scope.value,
-                encode_json(sorted(set(node_ids))),
-                encode_json(inputs),
-                encode_graph(graph),
-            )
-            await connection.execute(
-                sql.INSERT_NODE_RUNS,
-                run_id,
-                [uuid.uuid4() for _ in nodes],
-                [n.node_id for n in nodes],
-                [n.node_type for n in nodes],
-                ["cached" if n.cached else "pending" for n in nodes],
-                [n.cache_key for n in nodes],
-                [encode_json(n.inputs) for n in nodes],
-                [encode_json(n.outputs) for n in nodes],
-                [n.waits_for for n in nodes],
-            )
+            await connection.execute(sql.INSERT_RUN, *row)
         return run_id
 
     async def latest(self, workflow_id: UUID, node_ids: Collection[str]) -> dict[str, CachedOutput]:
         """The latest successful output of each of these nodes of the workflow, with its cache key."""
         rows = await self.pool.fetch(sql.LATEST_OUTPUTS, workflow_id, list(node_ids))
         return {r["node_id"]: CachedOutput(r["cache_key"], decode_json(r["outputs"])) for r in rows}
+
+    async def status(self, run_id: UUID) -> RunStatus | None:
+        status = await self.pool.fetchval(sql.RUN_STATUS, run_id)
+        return RunStatus(status) if status else None
 
     async def workflow_of(self, run_id: UUID) -> UUID | None:
         """The live workflow a run belongs to, or None."""

@@ -15,6 +15,7 @@ from litestar import Request
 from litestar.params import FromPath
 
 from server.accounts.auth import CurrentUser
+from server.errors import NotFound
 from server.tables import Role
 from server.workflows import service
 
@@ -29,11 +30,29 @@ class Access(msgspec.Struct, frozen=True):
     user: CurrentUser
 
 
-async def provide_access(request: Request[CurrentUser, Any, Any], workflow_id: FromPath[UUID]) -> Access:
+def needed_role(request: Request[CurrentUser, Any, Any], dependency: str) -> Role:
+    """The least role the route declares (a route taking an access dependency must declare one)."""
     needed = request.route_handler.opt.get(ROLE_OPT)
     if not isinstance(needed, Role):
-        raise RuntimeError(f"{request.route_handler} takes `access` but declares no {ROLE_OPT!r} opt")
-    role = await service.require_role(workflow_id, request.user.id, needed)
+        raise RuntimeError(f"{request.route_handler} takes `{dependency}` but declares no {ROLE_OPT!r} opt")
+    return needed
+
+
+async def access_through(
+    request: Request[CurrentUser, Any, Any], workflow_id: UUID | None, dependency: str, not_found: str
+) -> Access:
+    """The access rule for a thing that belongs to a workflow (a run, a hook): the workflow it
+    belongs to decides; a thing that does not exist (`workflow_id` None) is as unknown as a
+    workflow the caller is not a member of."""
+    needed = needed_role(request, dependency)
+    if workflow_id is None:
+        raise NotFound(not_found)
+    role = await service.require_role(workflow_id, request.user.id, needed, not_found=not_found)
+    return Access(workflow_id=workflow_id, role=role, user=request.user)
+
+
+async def provide_access(request: Request[CurrentUser, Any, Any], workflow_id: FromPath[UUID]) -> Access:
+    role = await service.require_role(workflow_id, request.user.id, needed_role(request, "access"))
     return Access(workflow_id=workflow_id, role=role, user=request.user)
 
 

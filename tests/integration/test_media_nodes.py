@@ -16,18 +16,13 @@ from tests.integration.runs_support import (
     import_workflow,
     in_process_worker,
     node,
-    node_log,
     nodes_of,
     runs_settings,
-    runs_url,
-    runs_user,
     start_run,
     wait_for_run,
 )
 from tests.media_files import BLUE, GREEN, RED, SECOND_COLOURS, WHITE, blocks, close_to, colour_at, colour_video, encode
 from tests.support import User
-
-__all__ = ["node_log", "runs_url", "runs_user"]  # fixtures used by the tests below
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -24,14 +24,11 @@ from tests.integration.runs_support import (
     FINAL,
     edge,
     node,
-    node_log,
     runs_settings,
     text,
     worker_processes,
 )
 from tests.support import Clients, server_process, sql
-
-__all__ = ["node_log"]  # a fixture used below
 
 pytestmark = pytest.mark.anyio
 

@@ -24,19 +24,14 @@ from tests.integration.runs_support import (
     import_workflow,
     in_process_worker,
     node,
-    node_log,
     nodes_of,
     runs_settings,
-    runs_url,
-    runs_user,
     start_run,
     text,
     wait_for_node,
     wait_for_run,
 )
 from tests.support import METRICS_HEADERS, Clients, User, assert_problem, run_server
-
-__all__ = ["node_log", "runs_url", "runs_user"]  # fixtures used by the tests below
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -19,11 +19,8 @@ from tests.integration.runs_support import (
     executions,
     import_workflow,
     node,
-    node_log,
     nodes_of,
     runs_settings,
-    runs_url,
-    runs_user,
     start_run,
     text,
     wait_for_node,
@@ -31,8 +28,6 @@ from tests.integration.runs_support import (
     worker_processes,
 )
 from tests.support import User
-
-__all__ = ["node_log", "runs_url", "runs_user"]  # fixtures used by the tests below
 
 
 def test_two_workers_share_the_nodes_of_one_run(

@@ -184,3 +184,30 @@ def test_concurrent_renames_leave_one_consistent_name(new_user: NewUser) -> None
     listed = next(w for w in user.http.get("/api/workflows").json()["items"] if w["id"] == wid)["name"]
     assert listed == user.http.get(f"/api/workflows/{wid}").json()["name"]
     assert listed == user.http.get(f"/api/workflows/{wid}/export").json()["name"]
+
+
+def test_a_read_always_shows_the_stored_document_however_it_changed(new_user: NewUser, settings: Settings) -> None:
+    """Unchanged documents are served from a cache of decoded views; every kind of change must
+    still show on the next read."""
+    user = new_user()
+    blank = user.create_workflow(name="Blank")
+    kit = user.create_workflow(template="marketing-kit")
+    url = f"/api/workflows/{blank['id']}"
+    assert user.http.get(url).json()["graph"]["nodes"] == []
+    assert user.http.get(url).json()["name"] == "Blank"  # a second read of the same stamp
+    # A log entry (a rename through the API).
+    user.http.patch(url, json={"name": "Renamed"})
+    assert user.http.get(url).json()["name"] == "Renamed"
+    # The row itself rewritten (as compaction or a data migration does), the log emptied.
+    sql(
+        settings.database_url,
+        "UPDATE workflows SET snapshot = (SELECT snapshot FROM workflows WHERE id = $2::uuid), "
+        "snapshot_seq = (SELECT coalesce(max(id), 0) FROM document_updates) WHERE id = $1::uuid",
+        blank["id"],
+        kit["id"],
+    )
+    read = user.http.get(url).json()
+    assert read["name"] == "Product Marketing Kit Generator" and read["graph"] == kit["graph"]
+    # Deleted: gone at once.
+    user.http.delete(url)
+    assert_problem(user.http.get(url), 404)

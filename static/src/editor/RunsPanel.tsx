@@ -161,7 +161,7 @@ export function RunsHistory(props: { canRun: boolean; labelOf: (id: string) => s
               <span>{when(run.created_at)}</span>
               <span className={`run-badge ${run.status}`}>{run.status}</span>
               <span className="meta">
-                {TRIGGER[run.trigger] ?? run.trigger}
+                {run.hook ? `Webhook ${run.hook.name}` : (TRIGGER[run.trigger] ?? run.trigger)}
                 {run.actor ? ` · ${run.actor.name}` : ''} · {SCOPE[run.scope] ?? run.scope}
                 {run.duration_ms !== null ? ` · ${formatDuration(run.duration_ms)}` : ''}
               </span>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { applyEvent, continueFrom, fromDetail, parseEvent, type NodeRunOut, type RunDetail, type RunEvent, type RunView } from './runs'
+import { applyEvent, continueFrom, fromDetail, parseEvent, summaryOf, type NodeRunOut, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
 
 const AT = '2026-12-01T10:00:00Z'
 const started: RunEvent = { type: 'run_started', run_id: 'r1', seq: 1, workflow_id: 'w', scope: 'full', trigger: 'editor', node_ids: ['a', 'b'], at: AT }
@@ -71,6 +71,16 @@ describe('applyEvent', () => {
     expect(gaps).toBe(0)
     expect(run?.nodes.a).toMatchObject({ status: 'success', text: '' })
     expect(run?.nodes.b?.status).toBe('running')
+  })
+
+  it('keeps the webhook that started a run when its events update the history entry', () => {
+    const known: RunSummary = {
+      id: 'r1', workflow_id: 'w', status: 'queued', scope: 'full', trigger: 'webhook', actor: null, hook: { id: 'h1', name: 'CRM' },
+      node_ids: ['a', 'b'], error: '', created_at: AT, started_at: null, finished_at: null, duration_ms: null,
+    }
+    const { run } = fold([started])
+    expect(run && summaryOf(run, known, 'w').hook).toEqual({ id: 'h1', name: 'CRM' })
+    expect(run && summaryOf(run, undefined, 'w').hook).toBeNull()
   })
 
   it('finishes the run with its status and duration', () => {

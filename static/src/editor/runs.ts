@@ -16,6 +16,8 @@ export interface RunSummary {
   scope: string
   trigger: string
   actor: { id: string; name: string } | null
+  /** The webhook that started the run (trigger `webhook`). */
+  hook?: { id: string; name: string } | null
   node_ids: string[]
   error: string
   created_at: string
@@ -235,6 +237,7 @@ export function summaryOf(view: RunView, known: RunSummary | undefined, workflow
     scope: view.scope,
     trigger: view.trigger,
     actor: known?.actor ?? null,
+    hook: known?.hook ?? null,
     node_ids: view.nodeIds,
     error: view.error,
     created_at: known?.created_at ?? view.startedAt ?? new Date().toISOString(),

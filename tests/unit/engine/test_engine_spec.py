@@ -1,12 +1,12 @@
 from __future__ import annotations
 
+import re
+
 import msgspec
 import pytest
 
 from engine.registry import builtin_registry
 from engine.spec import (
-    MAX_LABEL_LENGTH,
-    MAX_TEXT_LENGTH,
     NodeSpec,
     ParamKind,
     ParamSpec,
@@ -14,6 +14,7 @@ from engine.spec import (
     PortType,
     can_connect,
 )
+from server.settings import PROJECT_ROOT
 
 ALLOWED = {
     (PortType.TEXT, PortType.TEXT),
@@ -30,20 +31,20 @@ def test_can_connect_table(source: PortType, target: PortType) -> None:
     assert can_connect(source, target) == ((source, target) in ALLOWED)
 
 
-def test_enum_values_are_the_wire_strings() -> None:
-    assert [t.value for t in PortType] == ["text", "number", "image", "video"]
-    assert [k.value for k in ParamKind] == [
-        "text",
-        "string",
-        "number",
-        "integer",
-        "select",
-        "boolean",
-        "media",
-        "model",
-    ]
-    assert MAX_LABEL_LENGTH == 200
-    assert MAX_TEXT_LENGTH == 100_000
+def _ts_union(source: str, name: str) -> list[str]:
+    match = re.search(rf"export type {name} = ([^\n]+)", source)
+    assert match, f"static/src/editor/specs.ts declares no {name}"
+    return re.findall(r"'([a-z_]+)'", match.group(1))
+
+
+def test_the_editor_knows_exactly_the_port_types_and_parameter_kinds_the_engine_serves() -> None:
+    editor = (PROJECT_ROOT / "static" / "src" / "editor" / "specs.ts").read_text()
+    assert _ts_union(editor, "PortType") == [t.value for t in PortType]
+    assert _ts_union(editor, "ParamKind") == [k.value for k in ParamKind]
+    for field in msgspec.structs.fields(PortSpec):
+        assert re.search(rf"\n  {field.encode_name}: ", editor), f"PortSpec.{field.name} is missing in the editor"
+    for field in msgspec.structs.fields(ParamSpec):
+        assert re.search(rf"\n  {field.encode_name}: ", editor), f"ParamSpec.{field.name} is missing in the editor"
 
 
 def _sample() -> NodeSpec:
