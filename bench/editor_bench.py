@@ -169,6 +169,39 @@ def pan_frames(page: Page) -> dict[str, Any]:
     }
 
 
+# The same pan driven from inside the page: a pointer move at the start of every animation frame
+# (synthetic mouse events, which d3-zoom handles like real ones), so every frame has something to
+# draw and lasts as long as its work. It leaves out the browser's input path (hit testing).
+PAN_IN_PAGE = """(moves) => new Promise((done) => {
+  const pane = document.querySelector('.react-flow__pane');
+  const box = pane.getBoundingClientRect();
+  let x = box.left + box.width * 0.8, y = box.top + box.height / 2;
+  for (let dy = 0; !document.elementFromPoint(x, y + dy)?.classList.contains('react-flow__pane'); dy += 4) {
+    if (dy > box.height / 2) return done(null);
+    if (document.elementFromPoint(x, y - dy)?.classList.contains('react-flow__pane')) { y -= dy; break; }
+  }
+  const at = (i) => ({ bubbles: true, cancelable: true, view: window, button: 0, buttons: 1,
+                       clientX: x - i * 6, clientY: y - (i % 20) * 2 });
+  pane.dispatchEvent(new MouseEvent('mousedown', at(0)));
+  const frames = []; let last = performance.now(), i = 0;
+  const tick = (t) => {
+    frames.push(t - last); last = t;
+    if (++i > moves) { window.dispatchEvent(new MouseEvent('mouseup', at(i))); done(frames.slice(2)); return; }
+    window.dispatchEvent(new MouseEvent('mousemove', at(i)));
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})"""
+
+
+def pan_in_page(page: Page) -> dict[str, Any]:
+    """Frame times of a pan with a pointer move in every frame (see PAN_IN_PAGE)."""
+    frames: list[float] | None = page.evaluate(PAN_IN_PAGE, PAN_MOVES)
+    assert frames, "no bare canvas to grab"
+    return {"frames": len(frames), "median_ms": round(statistics.median(frames), 2),
+            "p95_ms": round(sorted(frames)[int(len(frames) * 0.95)], 2)}  # fmt: skip
+
+
 def drag_renders(page: Page) -> dict[str, Any]:
     """React commits while one node is dragged, and which node components rendered in them."""
     page.locator(".react-flow__controls-fitview").click()
@@ -347,6 +380,8 @@ def main() -> None:
                     page.wait_for_timeout(500)
                     if "pan" in parts:
                         results["pan"].append(pan_frames(page))
+                        page.wait_for_timeout(300)
+                        results.setdefault("pan_in_page", []).append(pan_in_page(page))
                     if "drag" in parts and index == args.pans - 1:
                         results["drag"] = drag_renders(page)
                     page.context.close()

@@ -10,6 +10,7 @@ import {
   ReactFlow,
   useNodesInitialized,
   useReactFlow,
+  useStore,
   type Connection,
   type ConnectionLineComponentProps,
   type EdgeChange,
@@ -21,10 +22,10 @@ import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent, type
 import type { Awareness } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
 
-import { useEditor } from './context'
+import { DetailContext, useEditor } from './context'
 import { addEdge, addNode, LOCAL_MOVE, moveNodes, roots, type XY } from './doc'
 import { allEdges, allNodes, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type FlowEdge, type FlowNode } from './flow'
-import { buildNodeTypes } from './NodeCard'
+import { buildNodeTypes, detailedZoom } from './NodeCard'
 import { Cursors, SelectionOutlines } from './presence'
 import { useManyRunning } from './runStore'
 import { checkConnection, type Attempt, type GraphView } from './rules'
@@ -82,6 +83,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   const flow = useReactFlow<FlowNode, FlowEdge>()
   const { nodes, setNodes, edges, setEdges } = useDocumentView(doc, specs)
   const busy = useManyRunning()
+  const detailed = useStore(detailedZoom)
   const nodeTypes = useMemo(() => buildNodeTypes(props.specList), [props.specList])
   const wrapper = useRef<HTMLDivElement>(null)
   const [hint, setHint] = useState<string | null>(null)
@@ -266,7 +268,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
       onPointerMove={onPointerMove}
       onPointerLeave={() => awareness.setLocalStateField('cursor', null)}
     >
-      {initialView && <ReactFlow<FlowNode, FlowEdge>
+      {initialView && <DetailContext.Provider value={detailed}><ReactFlow<FlowNode, FlowEdge>
         defaultViewport={initialView}
         nodes={nodes}
         edges={edges}
@@ -304,7 +306,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
         <Controls showInteractive={false} position="bottom-left" />
         <MiniMap pannable zoomable position="bottom-right" style={{ width: 168, height: 112 }} bgColor="#151820" maskColor="rgb(14 16 21 / 0.6)" nodeColor="#3a4252" nodeBorderRadius={4} ariaLabel="Overview of the canvas" />
         <Cursors awareness={awareness} />
-      </ReactFlow>}
+      </ReactFlow></DetailContext.Provider>}
       <SelectionOutlines awareness={awareness} />
       {hint && (
         <div className="connect-hint" role="alert">

@@ -3,10 +3,10 @@
 // their source. The header shows the node's status in the shown run, and the node's output
 // (the streamed answer, an image) sits below its ports.
 
-import { Handle, Position, useNodeConnections, useNodesData, useStore, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
+import { Handle, Position, useNodeConnections, useNodesData, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
 import { memo, useEffect, useRef, useState, type ComponentType } from 'react'
 
-import { useEditor } from './context'
+import { useDetailed, useEditor } from './context'
 import { setValue } from './doc'
 import { InputField, ParamField } from './fields'
 import { UNKNOWN_TYPE, type FlowNode } from './flow'
@@ -25,10 +25,10 @@ function Source({ nodeId }: { nodeId: string }) {
 /**
  * Below this zoom fields are unreadable: nodes draw a same-sized outline of each field instead
  * of the field itself, so a large workflow's overview stays light and nothing moves when
- * zooming across it.
+ * zooming across it (the canvas reads it and hands it down: context.ts, DetailContext).
  */
 const DETAIL_ZOOM = 0.45
-const detailedZoom = (s: ReactFlowState) => s.transform[2] >= DETAIL_ZOOM
+export const detailedZoom = (s: ReactFlowState) => s.transform[2] >= DETAIL_ZOOM
 
 function Skeleton({ tall }: { tall?: boolean }) {
   return <div className={tall ? 'skeleton tall' : 'skeleton'} aria-hidden="true" />
@@ -211,7 +211,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
   const outputType = spec.category === 'inputs' ? undefined : spec.outputs[0]?.type
   function SpecNode({ id, data, selected }: NodeProps<FlowNode>) {
     const { readOnly } = useEditor()
-    const detailed = useStore(detailedZoom)
+    const detailed = useDetailed()
     const [renaming, setRenaming] = useState(false)
     const label = typeof data.label === 'string' && data.label ? data.label : spec.label
     // Only the status: a streamed token re-renders the node's output, not the whole node.

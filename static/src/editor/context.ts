@@ -23,3 +23,13 @@ export function useEditor(): EditorContextValue {
   if (!value) throw new Error('useEditor outside the editor')
   return value
 }
+
+/**
+ * Whether nodes draw their fields (at 45% zoom and above) or same-sized outlines. Read once by
+ * the canvas and handed down, so a pan does not run one selector per node on every frame.
+ */
+export const DetailContext = createContext(true)
+
+export function useDetailed(): boolean {
+  return useContext(DetailContext)
+}

@@ -1,7 +1,8 @@
 // Who else is here: avatars, live cursors in flow coordinates, and the nodes they selected.
 
-import { useStore, ViewportPortal } from '@xyflow/react'
+import { useStore, type ReactFlowState } from '@xyflow/react'
 import { useEffect, useState } from 'react'
+import { createPortal } from 'react-dom'
 import type { Awareness } from 'y-protocols/awareness'
 
 import type { XY } from './doc'
@@ -96,13 +97,22 @@ export function Avatars({ awareness, me }: { awareness: Awareness; me: { name: s
 }
 
 const zoomOf = (s: { transform: [number, number, number] }) => s.transform[2]
+const domNodeOf = (s: ReactFlowState) => s.domNode
 
-/** Cursors live in flow coordinates, so they point at the same spot at any zoom or pan. */
+/**
+ * Cursors live in flow coordinates, so they point at the same spot at any zoom or pan. They are
+ * drawn in React Flow's viewport layer, found once: its own ViewportPortal looks the layer up
+ * with a querySelector on every change of the flow's state, every frame of a pan.
+ */
 export function Cursors({ awareness }: { awareness: Awareness }) {
   const peers = usePeers(awareness)
   const zoom = useStore(zoomOf)
-  return (
-    <ViewportPortal>
+  const domNode = useStore(domNodeOf)
+  const [layer, setLayer] = useState<Element | null>(null)
+  useEffect(() => setLayer(domNode?.querySelector('.react-flow__viewport-portal') ?? null), [domNode])
+  if (!layer) return null
+  return createPortal(
+    <>
       {peers.map(
         (p) =>
           p.cursor && (
@@ -121,7 +131,8 @@ export function Cursors({ awareness }: { awareness: Awareness }) {
             </div>
           ),
       )}
-    </ViewportPortal>
+    </>,
+    layer,
   )
 }
 

@@ -28,6 +28,8 @@ export class RunStore {
   historyLoaded = false
   /** Bumped on every change of `history`, `live` or `pinned` (for whole-list subscribers). */
   version = 0
+  /** How many nodes the shown run has running (kept up to date by `changed`). */
+  running = 0
 
   private queue: RunEvent[] = []
   private frame = 0
@@ -44,9 +46,6 @@ export class RunStore {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
   }
-
-  /** How many nodes the shown run has running (kept up to date by `changed`). */
-  running = 0
 
   private changed(): void {
     const shown = this.pinned ?? this.live
@@ -83,8 +82,9 @@ export class RunStore {
     this.keep(event)
     const current = this.live && this.live.id === event.run_id ? this.live : null
     if (!current && event.type !== 'run_started') {
-      // A run this client did not see start (or an older one): read it.
-      void this.reload(event.run_id)
+      // A run this client did not see start (or an older one): read it. Events arriving while
+      // it is read are kept and continue the read (`keep`), so they ask for no second read.
+      if (!this.reloading.has(event.run_id)) void this.reload(event.run_id)
       return
     }
     const applied = applyEvent(current, event)
