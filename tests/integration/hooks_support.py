@@ -16,7 +16,17 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
+from tests.integration.runs_support import edge, import_workflow, node, text
 from tests.support import User
+
+
+def echo_workflow(owner: User) -> str:
+    """topic (a required input) → sleep node labelled Result, which outputs "<topic>echo;"."""
+    return import_workflow(
+        owner,
+        [text("topic_node", "", input_name="topic"), node("echo", "sleep", label="Result")],
+        [edge("topic_node", "echo", source_handle="text")],
+    )
 
 
 def create_hook(user: User, workflow_id: str, name: str = "CRM", **body: Any) -> dict[str, Any]:

@@ -16,8 +16,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from server.settings import Settings
-from tests.integration.hooks_support import call, create_hook, deliveries, receiver
-from tests.integration.runs_support import edge, import_workflow, in_process_worker, node, runs_settings, text
+from tests.integration.hooks_support import call, create_hook, deliveries, echo_workflow, receiver
+from tests.integration.runs_support import import_workflow, in_process_worker, node, runs_settings
 from tests.support import Clients, User, run_server
 
 
@@ -45,20 +45,12 @@ def anon(clients: Clients, callbacks_url: str) -> httpx.Client:
     return clients(callbacks_url)
 
 
-def _workflow(owner: User) -> str:
-    return import_workflow(
-        owner,
-        [text("topic_node", "", input_name="topic"), node("echo", "sleep", label="Result")],
-        [edge("topic_node", "echo", source_handle="text")],
-    )
-
-
 def test_the_finished_run_is_posted_signed_with_the_hooks_secret(
     person: Callable[..., User], anon: httpx.Client
 ) -> None:
     owner = person("owner")
     with receiver() as server:
-        hook = create_hook(owner, _workflow(owner), callback_url=server.url)
+        hook = create_hook(owner, echo_workflow(owner), callback_url=server.url)
         run_id = call(anon, hook, {"topic": "called back:"}).json()["run_id"]
         [(headers, body)] = server.wait_for(1)
     payload = Webhook(hook["secret"]).verify(body, headers)  # raises unless signed with the secret
@@ -91,7 +83,7 @@ def test_a_receiver_that_fails_twice_gets_the_run_on_the_third_attempt(
 ) -> None:
     owner = person("owner")
     with receiver(answers=[503, 500]) as server:
-        hook = create_hook(owner, _workflow(owner), callback_url=server.url)
+        hook = create_hook(owner, echo_workflow(owner), callback_url=server.url)
         run_id = call(anon, hook, {"topic": "third time:"}).json()["run_id"]
         received = server.wait_for(3)
     ids = {headers["webhook-id"] for headers, _ in received}
@@ -107,7 +99,7 @@ def test_a_receiver_that_fails_twice_gets_the_run_on_the_third_attempt(
 def test_attempts_are_bounded_and_a_4xx_is_final(person: Callable[..., User], anon: httpx.Client) -> None:
     owner = person("owner")
     with receiver(answers=[502] * 10) as server:
-        hook = create_hook(owner, _workflow(owner), callback_url=server.url)
+        hook = create_hook(owner, echo_workflow(owner), callback_url=server.url)
         call(anon, hook, {"topic": "x"})
         server.wait_for(4)
         logged = deliveries(owner, hook["id"], lambda items: any(d["outcome"] == "failed" for d in items))
@@ -126,7 +118,7 @@ def test_attempts_are_bounded_and_a_4xx_is_final(person: Callable[..., User], an
 def test_no_callback_for_a_hook_without_a_url(person: Callable[..., User], anon: httpx.Client) -> None:
     owner = person("owner")
     with receiver() as server:
-        hook = create_hook(owner, _workflow(owner))
+        hook = create_hook(owner, echo_workflow(owner))
         assert call(anon, hook, {"topic": "x"}, wait=10).status_code == 200
         patched = owner.http.patch(f"/api/hooks/{hook['id']}", json={"callback_url": server.url})
         assert patched.status_code == 200
@@ -139,7 +131,7 @@ def test_no_callback_for_a_hook_without_a_url(person: Callable[..., User], anon:
 
 def test_a_name_that_does_not_resolve_is_retried_then_given_up(person: Callable[..., User], anon: httpx.Client) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _workflow(owner), callback_url="http://galaxy-no-such-host.invalid/callback")
+    hook = create_hook(owner, echo_workflow(owner), callback_url="http://galaxy-no-such-host.invalid/callback")
     call(anon, hook, {"topic": "x"})
     logged = deliveries(owner, hook["id"], lambda items: any(d["outcome"] == "failed" for d in items))
     outcomes = sorted((d["attempt"], d["outcome"]) for d in logged if d["kind"] == "callback")

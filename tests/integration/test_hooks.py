@@ -21,6 +21,7 @@ from tests.integration.hooks_support import (
     call,
     create_hook,
     deliveries,
+    echo_workflow,
     path_of,
     signed_headers,
 )
@@ -60,15 +61,6 @@ def anon(clients: Clients, hooks_url: str) -> httpx.Client:
     return clients(hooks_url)
 
 
-def _echo_workflow(owner: User) -> str:
-    """topic (a required input) → sleep node labelled Result, which outputs "<topic>echo;"."""
-    return import_workflow(
-        owner,
-        [text("topic_node", "", input_name="topic"), node("echo", "sleep", label="Result")],
-        [edge("topic_node", "echo", source_handle="text")],
-    )
-
-
 def _runs_of_hook(settings: Settings, hook_id: str) -> list[dict[str, Any]]:
     return sql(settings.database_url, "SELECT id, trigger, actor FROM runs WHERE hook = $1", uuid.UUID(hook_id))
 
@@ -80,7 +72,7 @@ def test_a_signed_call_starts_a_run_as_the_hooks_creator(
     person: Callable[..., User], anon: httpx.Client, settings: Settings
 ) -> None:
     owner = person("owner")
-    workflow_id = _echo_workflow(owner)
+    workflow_id = echo_workflow(owner)
     hook = create_hook(owner, workflow_id, name="CRM")
     assert hook["secret"].startswith("whsec_") and hook["url"].endswith(f"/hooks/{hook['id']}")
     response = call(anon, hook, {"topic": "otters"})
@@ -97,9 +89,9 @@ def test_a_signed_call_starts_a_run_as_the_hooks_creator(
 
 def test_signature_refusals(person: Callable[..., User], anon: httpx.Client) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _echo_workflow(owner))
+    hook = create_hook(owner, echo_workflow(owner))
     body = body_of({"topic": "x"})
-    other = create_hook(owner, _echo_workflow(owner))["secret"]
+    other = create_hook(owner, echo_workflow(owner))["secret"]
     now = datetime.now(UTC)
     cases = {
         "wrong secret": (body, signed_headers(other, body)),
@@ -123,7 +115,7 @@ def test_signature_refusals(person: Callable[..., User], anon: httpx.Client) -> 
 
 def test_the_secret_as_a_bearer_token(person: Callable[..., User], anon: httpx.Client) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _echo_workflow(owner))
+    hook = create_hook(owner, echo_workflow(owner))
     body = {"inputs": {"topic": "bearer"}}
     response = anon.post(path_of(hook), json=body, headers={"authorization": f"Bearer {hook['secret']}"})
     assert response.status_code == 202, response.text
@@ -137,7 +129,7 @@ def test_a_rotated_secret_keeps_working_during_the_grace_period(
     person: Callable[..., User], anon: httpx.Client, settings: Settings
 ) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _echo_workflow(owner))
+    hook = create_hook(owner, echo_workflow(owner))
     rotated = owner.http.post(f"/api/hooks/{hook['id']}/rotate", json={})
     assert rotated.status_code == 200, rotated.text
     new = {**hook, "secret": rotated.json()["secret"]}
@@ -163,7 +155,7 @@ def test_unknown_disabled_and_deleted_hooks_are_404(
     person: Callable[..., User], anon: httpx.Client, settings: Settings
 ) -> None:
     owner = person("owner")
-    workflow_id = _echo_workflow(owner)
+    workflow_id = echo_workflow(owner)
     hook = create_hook(owner, workflow_id)
     unknown = {**hook, "url": f"/hooks/{uuid.uuid4()}"}
     assert_problem(call(anon, unknown, {"topic": "x"}), 404, "no such webhook")
@@ -186,7 +178,7 @@ def test_twenty_simultaneous_deliveries_of_one_message_start_one_run(
     person: Callable[..., User], clients: Clients, hooks_url: str, settings: Settings
 ) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _echo_workflow(owner))
+    hook = create_hook(owner, echo_workflow(owner))
     body = body_of({"topic": "once"})
     headers = signed_headers(hook["secret"], body, msg_id="msg_twenty")
     senders = [clients(hooks_url) for _ in range(20)]
@@ -210,7 +202,7 @@ def test_bearer_callers_use_an_idempotency_key(
     person: Callable[..., User], anon: httpx.Client, settings: Settings
 ) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _echo_workflow(owner))
+    hook = create_hook(owner, echo_workflow(owner))
     headers = {"authorization": f"Bearer {hook['secret']}", "idempotency-key": "order-1234"}
     first = anon.post(path_of(hook), json={"inputs": {"topic": "a"}}, headers=headers)
     second = anon.post(path_of(hook), json={"inputs": {"topic": "a"}}, headers=headers)
@@ -223,7 +215,7 @@ def test_bearer_callers_use_an_idempotency_key(
 
 def test_a_refused_delivery_does_not_use_up_its_id(person: Callable[..., User], anon: httpx.Client) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _echo_workflow(owner))
+    hook = create_hook(owner, echo_workflow(owner))
     assert_problem(call(anon, hook, {}, msg_id="msg_retry"), 422, "topic")
     assert call(anon, hook, {"topic": "fixed"}, msg_id="msg_retry").status_code == 202
 
@@ -339,7 +331,7 @@ def test_the_rate_limit_is_per_hook_and_counted_before_any_run(
     person: Callable[..., User], anon: httpx.Client, settings: Settings
 ) -> None:
     owner = person("owner")
-    workflow_id = _echo_workflow(owner)
+    workflow_id = echo_workflow(owner)
     hook, other = create_hook(owner, workflow_id), create_hook(owner, workflow_id)
     bearer = {"authorization": f"Bearer {hook['secret']}"}
     codes = [anon.post(path_of(hook), json={"inputs": {"topic": "r"}}, headers=bearer).status_code for _ in range(31)]
@@ -369,7 +361,7 @@ def test_a_hook_stops_when_its_creator_can_no_longer_run_the_workflow(
     person: Callable[..., User], anon: httpx.Client
 ) -> None:
     owner, editor = person("owner"), person("editor")
-    workflow_id = _echo_workflow(owner)
+    workflow_id = echo_workflow(owner)
     owner.share(workflow_id, editor, "editor")
     hook = create_hook(editor, workflow_id)
     assert call(anon, hook, {"topic": "x"}).status_code == 202
@@ -385,7 +377,7 @@ def test_a_hook_stops_when_its_creator_can_no_longer_run_the_workflow(
 
 def test_viewers_read_hooks_and_other_people_see_nothing(person: Callable[..., User], anon: httpx.Client) -> None:
     owner, viewer, stranger = person("owner"), person("viewer"), person("stranger")
-    workflow_id = _echo_workflow(owner)
+    workflow_id = echo_workflow(owner)
     owner.share(workflow_id, viewer, "viewer")
     hook = create_hook(owner, workflow_id, callback_url="")
     assert call(anon, hook, {"topic": "x"}).status_code == 202
@@ -408,7 +400,7 @@ def test_viewers_read_hooks_and_other_people_see_nothing(person: Callable[..., U
 
 def test_hook_input_is_checked(person: Callable[..., User]) -> None:
     owner = person("owner")
-    workflow_id = _echo_workflow(owner)
+    workflow_id = echo_workflow(owner)
     base = f"/api/workflows/{workflow_id}/hooks"
     assert_problem(owner.http.post(base, json={}), 400, "name")
     assert_problem(owner.http.post(base, json={"name": " "}), 400)
@@ -435,7 +427,7 @@ def test_the_delivery_log_pages_newest_first_and_keeps_only_the_newest(
     person: Callable[..., User], anon: httpx.Client
 ) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _echo_workflow(owner))
+    hook = create_hook(owner, echo_workflow(owner))
     accepted = call(anon, hook, {"topic": "kept"}, msg_id="msg_first").json()["run_id"]
     for _ in range(40):  # refused requests are logged too (and are not rate limited)
         anon.post(path_of(hook), json={}, headers={"authorization": "Bearer whsec_wrong"})
@@ -461,7 +453,7 @@ def test_a_callback_to_a_private_address_is_refused_at_delivery(
     person: Callable[..., User], anon: httpx.Client, settings: Settings
 ) -> None:
     owner = person("owner")
-    hook = create_hook(owner, _echo_workflow(owner))
+    hook = create_hook(owner, echo_workflow(owner))
     # Its name resolved to a public address when it was set, and to this machine now.
     sql(
         settings.database_url,
