@@ -303,6 +303,8 @@ function InputValue({ name, value }: { name: string; value: unknown }) {
   const items = Array.isArray(value) ? value : [value]
   const media = items.map(mediaRef)
   if (value === '' || value === null || (Array.isArray(value) && value.length === 0)) return null
+  // An upload's file is its output (shown as a picture below); its stored id says nothing to a person.
+  if (name === 'media_id') return null
   return (
     <>
       <dt>{name.replace(/_/g, ' ')}</dt>
