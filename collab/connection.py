@@ -6,11 +6,18 @@ queue holds too many frames or too many bytes the client is too slow to follow t
 it is closed (1013: it will reconnect and resync) instead of letting server memory grow. A
 client gets at most one sync reply (a whole-document answer to its sync step 1) in flight:
 asking again before reading the first costs the server nothing.
+
+Where the server offers it, a connection also has a `FrameWriter`: a synchronous path that
+takes a message already framed for the wire. A broadcast frames its message once and writes
+those bytes to every socket, with no task switch or per-socket encoding; the byte budget then
+applies to what the transport still buffers. Frames go that way only while nothing is queued
+for the writer task, so the order on the wire is the order of `enqueue`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +55,31 @@ class Transport(Protocol):
     async def close(self, code: int, reason: str) -> None: ...
 
 
+class FrameWriter(Protocol):
+    """A transport's synchronous path for whole messages framed by `websocket_frame`."""
+
+    def write(self, framed: bytes) -> bool:
+        """Hand the bytes to the socket now; False when this path is closed to them (the socket
+        is closing, or an extension such as compression changes how frames look)."""
+        ...
+
+    def buffered(self) -> int:
+        """Bytes written here that the socket has not taken yet."""
+        ...
+
+
+def websocket_frame(message: bytes | str) -> bytes:
+    """`message` as one unmasked, unfragmented WebSocket frame, as a server sends it (RFC 6455
+    §5.2): binary for bytes, text for str."""
+    opcode, payload = (0x82, message) if isinstance(message, bytes) else (0x81, message.encode())
+    size = len(payload)
+    if size < 126:
+        return bytes((opcode, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", opcode, 126, size) + payload
+    return struct.pack("!BBQ", opcode, 127, size) + payload
+
+
 @dataclass
 class Identity:
     """Who is on the other end; `can_write` changes when their role does."""
@@ -71,21 +103,33 @@ class Connection:
     refusals: int = 0  # changes of this client that a limit refused
     presence_tokens: float = 60.0  # the room's presence rate limit, per socket
     presence_at: float = 0.0
+    direct: FrameWriter | None = None
 
     def __post_init__(self) -> None:
         self._queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(self.max_queue)
         self._writer: asyncio.Task[None] | None = None
+        self._sending = False  # the writer task holds a frame it has not finished sending
         self._close_reason = ""
         self.queued_bytes = 0
         self._reply_pending = False
         self._reply: bytes | None = None
+        self._reply_direct = False  # the pending reply went through `direct`
 
-    def enqueue(self, frame: bytes | str, *, reply: bool = False) -> bool:
-        """Queue a frame; on overflow close the connection as too slow. Never blocks.
+    def enqueue(self, frame: bytes | str, *, reply: bool = False, framed: bytes | None = None) -> bool:
+        """Send a frame without blocking; past the byte or frame budget close the connection as
+        too slow. `framed`: the frame as `websocket_frame` makes it, when the caller made it
+        once for many connections.
 
         `reply`: the sync reply claimed with `claim_reply`; the claim ends when it is sent."""
         if self.closed:
             return False
+        if self.direct is not None and not self._sending and self._queue.empty():
+            if self.direct.buffered() + len(frame) > self.max_bytes:
+                return self._too_slow()
+            if self.direct.write(framed if framed is not None else websocket_frame(frame)):
+                if reply:
+                    self._reply_direct = True
+                return True
         if self.queued_bytes + len(frame) > self.max_bytes:
             return self._too_slow()
         try:
@@ -99,6 +143,8 @@ class Connection:
 
     def claim_reply(self) -> bool:
         """Reserve this client's one sync reply in flight; False while an earlier one is unsent."""
+        if self._reply_pending and self._reply_direct and self.direct is not None and not self.direct.buffered():
+            self._reply_pending = self._reply_direct = False  # the socket took all of it
         if self._reply_pending:
             return False
         self._reply_pending = True
@@ -132,7 +178,9 @@ class Connection:
                 frame = await self._queue.get()
                 if frame is None:
                     break
+                self._sending = True
                 await self.transport.send(frame)
+                self._sending = False
                 self.queued_bytes -= len(frame)
                 if frame is self._reply:
                     self._reply, self._reply_pending = None, False

@@ -29,7 +29,7 @@ from typing import Any
 from pycrdt import merge_updates
 
 from collab.bus import Bus
-from collab.connection import CloseCode, Connection, Identity, Transport
+from collab.connection import CloseCode, Connection, FrameWriter, Identity, Transport
 from collab.fanout import KIND_AWARENESS, KIND_CONTROL, KIND_UPDATE, SYNC_SLICES, ControlHandler, Fanout, log_failure
 from collab.journal import Append, Journal
 from collab.keys import CollabKeys
@@ -170,9 +170,14 @@ class Hub(Persistence):
 
     # --- joining and leaving --------------------------------------------------------------
 
-    def connect(self, transport: Transport, identity: Identity) -> Connection:
+    def connect(self, transport: Transport, identity: Identity, *, direct: FrameWriter | None = None) -> Connection:
+        """A connection for `transport` (and its synchronous frame path, if it has one)."""
         connection = Connection(
-            transport, identity, max_queue=self.max_connection_queue, max_bytes=self.max_connection_bytes
+            transport,
+            identity,
+            max_queue=self.max_connection_queue,
+            max_bytes=self.max_connection_bytes,
+            direct=direct,
         )
         connection.on_slow = self._count_slow
         return connection

@@ -18,7 +18,7 @@ from typing import Any
 from pycrdt import Doc, Map, TransactionEvent, merge_updates
 
 from collab import protocol, updates
-from collab.connection import CloseCode, Connection
+from collab.connection import CloseCode, Connection, websocket_frame
 
 log = logging.getLogger(__name__)
 
@@ -371,12 +371,12 @@ class Room:
         """Send a local update to this room's clients once it is journaled (see `on_update`)."""
         self._broadcast(protocol.sync_update(update), exclude=exclude)
 
-    def _broadcast(self, frame: bytes, *, exclude: Connection | None) -> None:
+    def _broadcast(self, frame: bytes | str, *, exclude: Connection | None) -> None:
+        framed = websocket_frame(frame)  # once for every socket that takes frames ready-made
         for connection in list(self.connections.values()):
             if connection is not exclude:
-                connection.enqueue(frame)
+                connection.enqueue(frame, framed=framed)
 
     def broadcast_text(self, text: str) -> None:
         """Relay a text frame (run events) to every local connection."""
-        for connection in list(self.connections.values()):
-            connection.enqueue(text)
+        self._broadcast(text, exclude=None)

@@ -37,16 +37,16 @@ def cmd_migrate(_: argparse.Namespace) -> None:
 def cmd_web(_: argparse.Namespace) -> None:
     import uvicorn
 
+    from server.websocket_protocol import uvicorn_options
+
     settings = _settings_or_exit()
     uvicorn.run(
         "server.app:create_app_from_env",
         factory=True,
         host=settings.host,
         port=settings.port,
-        proxy_headers=False,  # the app trusts X-Forwarded-For from TRUSTED_PROXIES only
-        log_config=None,
-        ws_max_size=16 * 1024 * 1024,
         timeout_graceful_shutdown=10,
+        **uvicorn_options(settings),
     )
 
 

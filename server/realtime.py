@@ -30,6 +30,7 @@ from server.connection_limits import ConnectionLimits, Refusal
 from server.revocation import Revocations, session_key, token_key
 from server.settings import Settings
 from server.tables import can_write
+from server.websocket_protocol import frame_writer
 from server.workflows.service import role_of
 
 log = structlog.get_logger(__name__)
@@ -116,7 +117,7 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
         return
     user_id = str(user["id"])
     identity = Identity(user_id=user_id, name=user["name"], can_write=can_write(role))
-    connection = hub.connect(LitestarTransport(socket), identity)
+    connection = hub.connect(LitestarTransport(socket), identity, direct=frame_writer(socket.scope))
     limits: ConnectionLimits = socket.app.state.connection_limits
     refusal = await limits.acquire(user_id, workflow_id, connection.id)
     if refusal is not None:

@@ -182,6 +182,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_connections_per_document: Annotated[int, bounded("MAX_CONNECTIONS_PER_DOCUMENT", 1, 100_000)] = 300
     ws_send_queue: Annotated[int, bounded("WS_SEND_QUEUE", 8, 1_000_000)] = 1024
     ws_send_queue_bytes: Annotated[int, bounded("WS_SEND_QUEUE_BYTES", 64 * 1024, 1024**3)] = 16 * 1024 * 1024
+    ws_compression: Annotated[bool, env("WS_COMPRESSION", _bool)] = False  # permessage-deflate
     collab_flush_interval: Annotated[float, bounded("COLLAB_FLUSH_INTERVAL", 0.01, 60)] = 0.5
     collab_sweep_interval: Annotated[float, bounded("COLLAB_SWEEP_INTERVAL", 0.1, 3600)] = 5.0
     collab_stale_after: Annotated[float, bounded("COLLAB_STALE_AFTER", 1, 86_400)] = 10.0

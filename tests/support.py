@@ -21,6 +21,7 @@ import uvicorn
 from server.app import create_app
 from server.embedded import free_port
 from server.settings import PROJECT_ROOT, Settings, to_environment
+from server.websocket_protocol import uvicorn_options
 
 PASSWORD = "correct horse battery"
 METRICS_TOKEN = "test-metrics-token-0123456789"
@@ -111,10 +112,15 @@ def server_process(settings: Settings, log: IO[bytes] | None = None) -> Iterator
 @contextlib.contextmanager
 def run_server_in_thread(settings: Settings) -> Iterator[str]:
     """Serve `create_app(settings)` in a background thread of this process (one per process)."""
+    with serve_in_thread(create_app(settings), lifespan="on", **uvicorn_options(settings)) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, **options: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn (and `options`) in a background thread; yield its URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **{"log_config": None, **options})
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
