@@ -137,6 +137,7 @@ def create_app(settings: Settings) -> Litestar:
         engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
         bind_engine(engine)
         await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
+        state.pool = engine.pool  # for the few hot paths that run their SQL directly
         state.media = MediaLibrary(pool=engine.pool, storage=LocalStorage(settings.media_dir), settings=settings)
         dispatcher = ArqDispatcher(redis, keys)
         state.runs = RunService(

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
+import asyncpg
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -29,9 +30,8 @@ from server.accounts.sessions import SESSION_COOKIE, SessionStore, session_diges
 from server.connection_limits import ConnectionLimits, Refusal
 from server.revocation import Revocations, session_key, token_key
 from server.settings import Settings
-from server.tables import can_write
+from server.tables import Role, can_write
 from server.websocket_protocol import frame_writer
-from server.workflows.service import role_of
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +61,13 @@ def _origin_allowed(socket: WebSocket[Any, Any, Any], settings: Settings) -> boo
     return urlsplit(origin).netloc in allowed
 
 
+def _uuid_or_none(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
 class _Refused(Exception):
     """The socket is closed with `code` and `reason` before it joins anything."""
 
@@ -70,26 +77,35 @@ class _Refused(Exception):
         self.reason = reason
 
 
-async def _identify(socket: WebSocket[Any, Any, Any], settings: Settings) -> tuple[dict[str, Any], str]:
-    """The user, and the key that revoking their credential closes the socket by; `_Refused` when
-    the socket carries no valid credential."""
+async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_id: UUID | None) -> _Member:
+    """Who the socket's credential belongs to, their role on the workflow (one query) and the key
+    that revoking the credential closes the socket by; `_Refused` when it carries no valid one."""
+    pool: asyncpg.Pool = socket.app.state.pool
     token = socket.query_params.get("token")
     if token:
-        user = await accounts.user_for_token(token)
-        if user is None:
+        row = await accounts.member_by_token(pool, token, workflow_id)
+        if row is None:
             raise _Refused(CloseCode.UNAUTHENTICATED, "this API token is not valid or has been revoked")
-        return user, token_key(accounts.token_digest(token))
+        return _Member(row, token_key(accounts.token_digest(token)))
     session_id = socket.cookies.get(SESSION_COOKIE)
     if session_id:
         if not _origin_allowed(socket, settings):
             raise _Refused(CloseCode.FORBIDDEN, "cross-site WebSocket refused")
         sessions: SessionStore = socket.app.state.sessions
         session = await sessions.get(session_id)
-        user = await accounts.find_user_by_id(session.user_id) if session is not None else None
-        if user is None:
+        row = await accounts.member_by_id(pool, session.user_id, workflow_id) if session is not None else None
+        if row is None:
             raise _Refused(CloseCode.UNAUTHENTICATED, "your session has ended; sign in again")
-        return user, session_key(session_digest(session_id))
+        return _Member(row, session_key(session_digest(session_id)))
     raise _Refused(CloseCode.UNAUTHENTICATED, "sign in, or pass ?token=<API token>")
+
+
+class _Member:
+    def __init__(self, row: asyncpg.Record, credential: str) -> None:
+        self.user_id = str(row["id"])
+        self.name: str = row["name"]
+        self.role = Role(row["role"]) if row["role"] else None
+        self.credential = credential
 
 
 _REFUSALS = {
@@ -104,19 +120,15 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     hub: Hub = socket.app.state.hub
     await socket.accept()
     try:
-        user, credential = await _identify(socket, settings)
+        member = await _admit(socket, settings, _uuid_or_none(workflow_id))
     except _Refused as refused:
         await socket.close(refused.code, refused.reason)
         return
-    try:
-        role = await role_of(UUID(workflow_id), user["id"])
-    except ValueError:
-        role = None
-    if role is None:
+    if member.role is None:
         await socket.close(CloseCode.NOT_FOUND, "no such workflow, or you are not a member of it")
         return
-    user_id = str(user["id"])
-    identity = Identity(user_id=user_id, name=user["name"], can_write=can_write(role))
+    user_id, credential = member.user_id, member.credential
+    identity = Identity(user_id=user_id, name=member.name, can_write=can_write(member.role))
     connection = hub.connect(LitestarTransport(socket), identity, direct=frame_writer(socket.scope))
     limits: ConnectionLimits = socket.app.state.connection_limits
     refusal = await limits.acquire(user_id, workflow_id, connection.id)

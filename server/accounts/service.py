@@ -97,7 +97,7 @@ async def revoke_token(user_id: UUID, token_id: UUID) -> str:
 
 async def user_for_token(token: str) -> dict[str, Any] | None:
     """The owner of a live token, or None. Records when the token was last used."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+    if not _token_shaped(token):
         return None
     row = await (
         ApiToken.select(ApiToken.id, ApiToken.user, ApiToken.last_used_at)
@@ -106,11 +106,52 @@ async def user_for_token(token: str) -> dict[str, Any] | None:
     )
     if row is None:
         return None
+    await _note_use(row["id"], row["last_used_at"])
+    return await find_user_by_id(row["user"])
+
+
+def _token_shaped(token: str) -> bool:
+    return token.startswith(TOKEN_PREFIX) and len(token) <= 128
+
+
+async def _note_use(token_id: UUID, last_used_at: datetime | None) -> None:
     now = datetime.now(UTC)
     # Recording every use would make busy scripts contend for one row; a minute's precision is plenty.
-    if row["last_used_at"] is None or now - row["last_used_at"] > TOKEN_USE_PRECISION:
-        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == row["id"])
-    return await find_user_by_id(row["user"])
+    if last_used_at is None or now - last_used_at > TOKEN_USE_PRECISION:
+        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == token_id)
+
+
+# --- a collaboration socket's member: who, and their role on one workflow, in one round trip ---
+
+_ROLE_ON_WORKFLOW = (
+    "(SELECT m.role FROM memberships m JOIN workflows w ON w.id = m.workflow"
+    ' WHERE m.workflow = $2 AND m."user" = u.id AND w.deleted_at IS NULL) AS role'
+)
+_MEMBER_BY_TOKEN = (
+    f"SELECT u.id, u.name, t.id AS token_id, t.last_used_at, {_ROLE_ON_WORKFLOW}"
+    ' FROM api_tokens t JOIN users u ON u.id = t."user" WHERE t.token_hash = $1 AND t.revoked_at IS NULL'
+)
+_MEMBER_BY_ID = f"SELECT u.id, u.name, {_ROLE_ON_WORKFLOW} FROM users u WHERE u.id = $1"
+
+
+async def member_by_token(pool: asyncpg.Pool, token: str, workflow_id: UUID | None) -> asyncpg.Record | None:
+    """The owner of a live API token (`id`, `name`) with their `role` on a live workflow (None
+    when they are not a member of it, or it is gone); None for an unknown or revoked token."""
+    if not _token_shaped(token):
+        return None
+    row: asyncpg.Record | None = await pool.fetchrow(_MEMBER_BY_TOKEN, token_digest(token), workflow_id)
+    if row is not None:
+        await _note_use(row["token_id"], row["last_used_at"])
+    return row
+
+
+async def member_by_id(pool: asyncpg.Pool, user_id: str, workflow_id: UUID | None) -> asyncpg.Record | None:
+    """`member_by_token` for a signed-in user's id."""
+    try:
+        row: asyncpg.Record | None = await pool.fetchrow(_MEMBER_BY_ID, UUID(user_id), workflow_id)
+    except ValueError:
+        return None
+    return row
 
 
 async def find_user_by_id(user_id: UUID | str) -> dict[str, Any] | None:
