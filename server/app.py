@@ -33,6 +33,7 @@ from server.accounts.controllers import AuthController, TokenController
 from server.accounts.sessions import SessionStore
 from server.collaboration import build_hub
 from server.connection_limits import ConnectionLimits
+from server.database import pool_options
 from server.errors import problem_details_plugin
 from server.hooks.access import provide_hook_access
 from server.hooks.callbacks import CallbackEvents
@@ -136,7 +137,7 @@ def create_app(settings: Settings) -> Litestar:
         # repoint the tables of an app already serving in this process.
         engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
         bind_engine(engine)
-        await engine.start_connection_pool(min_size=1, max_size=settings.db_pool_max)
+        await engine.start_connection_pool(**pool_options(settings))
         state.pool = engine.pool  # for the few hot paths that run their SQL directly
         state.media = MediaLibrary(pool=engine.pool, storage=LocalStorage(settings.media_dir), settings=settings)
         dispatcher = ArqDispatcher(redis, keys)

@@ -34,6 +34,7 @@ from redis.asyncio import Redis
 from engine.nodes import llm, load_node_types
 from engine.nodes.base import Offload
 from engine.scheduler import RunScheduler
+from server.database import pool_options
 from server.hooks import callbacks
 from server.hooks.callbacks import CallbackEvents, CallbackSender
 from server.hooks.secret import SecretBox
@@ -124,7 +125,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx.get("settings") or load_settings()
     keys = RedisKeys(settings.redis_namespace)
     redis: Redis = ctx["redis"]
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=settings.db_pool_max)
+    pool = await asyncpg.create_pool(settings.database_url, **pool_options(settings))
     node_types = load_node_types(settings.extra_nodes)
     node_types["llm"] = llm.node(llm_config(settings))  # the executor calls the models configured here
     processes = media_pool(settings)
