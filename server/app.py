@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from litestar.types import ASGIApp
 from piccolo.engine.postgres import PostgresEngine
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collab.bus import RedisBus
@@ -70,6 +72,8 @@ from server.workflows.controllers import WorkflowController
 from server.workflows.versions import VersionController
 
 PLACEHOLDER = Path(__file__).parent / "placeholder.html"
+
+REDIS_WARM_CONNECTIONS = 16
 
 
 def _editor_index(settings: Settings) -> Path:
@@ -170,6 +174,10 @@ def create_app(settings: Settings) -> Litestar:
         await bus.subscribe(revocations.channel, revocations.on_message)
         await hub.start()
         await connection_limits.start()
+        # Opening a Redis connection takes three round trips (connect, client name, version):
+        # open a few now, so sockets that join at once after a start do not pay for them.
+        with contextlib.suppress(RedisError):
+            await asyncio.gather(*(redis.ping() for _ in range(REDIS_WARM_CONNECTIONS)))
         lag_probe = asyncio.create_task(measure_loop_lag())
         metrics_server = None
         if settings.metrics_port:  # a private address for the scraper, off the public port
@@ -245,7 +253,11 @@ def create_app(settings: Settings) -> Litestar:
         },
         middleware=[
             PrometheusConfig(
-                app_name="galaxy", prefix="galaxy", group_path=True, exclude_unhandled_paths=True
+                app_name="galaxy",
+                prefix="galaxy",
+                group_path=True,
+                exclude_unhandled_paths=True,
+                exclude=["^/ws/"],  # sockets have their own metrics; this one would wrap every send
             ).middleware,
             DefineMiddleware(AuthMiddleware, exclude=["^/schema"], exclude_from_auth_key="exclude_from_auth"),
         ],
