@@ -190,6 +190,21 @@ class Hub(Persistence):
 
     async def join(self, doc_id: str, connection: Connection) -> Room:
         """Open (or reuse) the room and add the connection. Raises DocumentGone."""
+        slot = await self._open(doc_id)
+        if slot.unload is not None:
+            slot.unload.cancel()
+            slot.unload = None
+        slot.room.add(connection)
+        return slot.room
+
+    async def preload(self, doc_id: str) -> None:
+        """Open the room now, while the checks of a socket about to join still run; if nobody
+        joins, it unloads like a room everyone left. Raises DocumentGone."""
+        slot = await self._open(doc_id)
+        if not slot.room.connections and slot.unload is None:
+            slot.unload = asyncio.get_running_loop().call_later(self.unload_after, self._start_unload, doc_id)
+
+    async def _open(self, doc_id: str) -> Slot:
         slot = self._slots.get(doc_id)
         if slot is None:
             loading = self._loading.get(doc_id)
@@ -204,11 +219,7 @@ class Hub(Persistence):
                 finally:
                     del self._loading[doc_id]
             slot = await asyncio.shield(loading)
-        if slot.unload is not None:
-            slot.unload.cancel()
-            slot.unload = None
-        slot.room.add(connection)
-        return slot.room
+        return slot
 
     def leave(self, room: Room, connection: Connection) -> None:
         room.remove(connection)

@@ -61,6 +61,11 @@ def _origin_allowed(socket: WebSocket[Any, Any, Any], settings: Settings) -> boo
     return urlsplit(origin).netloc in allowed
 
 
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _uuid_or_none(text: str) -> UUID | None:
     try:
         return UUID(text)
@@ -131,6 +136,9 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     identity = Identity(user_id=user_id, name=member.name, can_write=can_write(member.role))
     connection = hub.connect(LitestarTransport(socket), identity, direct=frame_writer(socket.scope))
     limits: ConnectionLimits = socket.app.state.connection_limits
+    # The room loads while the connection caps are checked: two round trips at once, not in turn.
+    opening = asyncio.create_task(hub.preload(workflow_id))
+    opening.add_done_callback(_retrieve)  # join reports its failure; a refused socket never asks
     refusal = await limits.acquire(user_id, workflow_id, connection.id)
     if refusal is not None:
         await socket.close(CloseCode.TRY_AGAIN, _REFUSALS[refusal])

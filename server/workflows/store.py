@@ -19,6 +19,15 @@ def _uuid(doc_id: str) -> UUID:
         raise DocumentGone(doc_id) from None
 
 
+_LOAD = """
+SELECT w.snapshot AS data, 0::bigint AS id FROM workflows w WHERE w.id = {} AND w.deleted_at IS NULL
+UNION ALL
+SELECT u.data, u.id FROM document_updates u JOIN workflows w ON w.id = u.workflow
+WHERE w.id = {} AND w.deleted_at IS NULL AND u.id > w.snapshot_seq
+ORDER BY id
+"""
+
+
 class PostgresDocumentStore:
     """Snapshot in `workflows.snapshot`, log in `document_updates`.
 
@@ -29,20 +38,13 @@ class PostgresDocumentStore:
         self.codec = codec or DocumentCodec()
 
     async def load(self, doc_id: str) -> list[bytes]:
+        # One statement, so the snapshot and the log rows after it are read as of one moment: read
+        # apart, a compaction in between would fold and delete rows the first read did not cover.
         workflow_id = _uuid(doc_id)
-        row = await (
-            Workflow.select(Workflow.snapshot, Workflow.snapshot_seq)
-            .where((Workflow.id == workflow_id) & Workflow.deleted_at.is_null())
-            .first()
-        )
-        if row is None:
+        rows = await Workflow.raw(_LOAD, workflow_id, workflow_id)
+        if not rows:
             raise DocumentGone(doc_id)
-        updates = await (
-            DocumentUpdate.select(DocumentUpdate.data)
-            .where((DocumentUpdate.workflow == workflow_id) & (DocumentUpdate.id > row["snapshot_seq"]))
-            .order_by(DocumentUpdate.id)
-        )
-        return [row["snapshot"], *(u["data"] for u in updates)]
+        return [row["data"] for row in rows]
 
     async def append_many(self, batches: dict[str, list[tuple[bytes, str | None]]]) -> set[str]:
         ids = {}

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from server.settings import Settings
 from tests.integration.runs_nodes import LOG_VARIABLE
-from tests.integration.runs_support import runs_settings
+from tests.integration.runs_support import in_process_worker, runs_settings
 from tests.support import Clients, User, run_server
 
 
@@ -38,3 +39,19 @@ def runs_url(settings: Settings) -> Iterator[str]:
 @pytest.fixture
 def runs_user(clients: Clients, runs_url: str) -> Callable[..., User]:
     return lambda name="": clients.user(runs_url, name)
+
+
+# The webhook tests' server: a low rate limit and delivery retention, so both can be reached.
+HOOK_OPTIONS: dict[str, Any] = {
+    "webhook_rate_limit": 30,
+    "webhook_delivery_retention": 25,
+    "max_active_runs": 1,  # webhook runs are not held to it (test_the_active_run_cap_...)
+}
+
+
+@pytest.fixture(scope="module")
+def hooks_url(settings: Settings, node_log: Path) -> Iterator[str]:
+    """A server and an in-process worker for the webhook tests, one per test module."""
+    options = runs_settings(settings, **HOOK_OPTIONS)
+    with run_server(options) as url, in_process_worker(options):
+        yield url
