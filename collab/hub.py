@@ -140,6 +140,11 @@ class Hub(Persistence):
     def rooms(self) -> dict[str, Room]:
         return {doc_id: slot.room for doc_id, slot in self._slots.items()}
 
+    def room(self, doc_id: str) -> Room | None:
+        """The document's room, if this process has it open."""
+        slot = self._slots.get(doc_id)
+        return slot.room if slot is not None else None
+
     def connection_count(self) -> int:
         return sum(len(slot.room.connections) for slot in self._slots.values())
 

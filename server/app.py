@@ -33,6 +33,7 @@ from engine.registry import registry_of
 from server.accounts.auth import AuthMiddleware
 from server.accounts.controllers import AuthController, TokenController
 from server.accounts.sessions import SessionStore
+from server.admission import AdmissionCache
 from server.collaboration import build_hub
 from server.connection_limits import ConnectionLimits
 from server.database import pool_options
@@ -105,7 +106,8 @@ def create_app(settings: Settings) -> Litestar:
     registry = registry_of(load_node_types(settings.extra_nodes))
     bus = RedisBus(redis)
     codec = DocumentCodec(processes=settings.document_processes)
-    hub = build_hub(settings, bus, redis, codec)
+    admissions: AdmissionCache[Any, Any] = AdmissionCache()
+    hub = build_hub(settings, bus, redis, codec, on_access_change=admissions.forget_workflow)
     bus.on_reconnect = hub.anti_entropy
     watch(hub)
     connection_limits = ConnectionLimits(
@@ -124,6 +126,7 @@ def create_app(settings: Settings) -> Litestar:
                 redis, keys, settings.session_max_age, on_revoked=lambda digest: revocations.revoke(session_key(digest))
             ),
             "revocations": revocations,
+            "admissions": admissions,
             "limiter": RateLimiter(redis, keys),
             "registry": registry,
             "hub": hub,

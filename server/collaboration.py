@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -21,11 +22,20 @@ from server.workflows.service import role_of
 from server.workflows.store import PostgresDocumentStore
 
 
-def build_hub(settings: Settings, bus: RedisBus, redis: Redis, codec: DocumentCodec) -> Hub:
+def build_hub(
+    settings: Settings,
+    bus: RedisBus,
+    redis: Redis,
+    codec: DocumentCodec,
+    *,
+    on_access_change: Callable[[str], None] = lambda doc_id: None,
+) -> Hub:
+    """The hub; `on_access_change(doc_id)` hears of every access change to an open document."""
     keys = RedisKeys(settings.redis_namespace)
     hub: Hub
 
     async def on_control(doc_id: str, event: dict[str, Any]) -> None:
+        on_access_change(doc_id)
         if event.get("type") == "deleted":
             hub.close_document(doc_id, CloseCode.NOT_FOUND, "this workflow was deleted")
             return

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -27,6 +29,7 @@ from collab.room import Room
 from collab.store import DocumentGone
 from server.accounts import service as accounts
 from server.accounts.sessions import SESSION_COOKIE, SessionStore, session_digest
+from server.admission import ADMISSIONS, AdmissionCache
 from server.connection_limits import ConnectionLimits, Refusal
 from server.revocation import Revocations, session_key, token_key
 from server.settings import Settings
@@ -82,27 +85,40 @@ class _Refused(Exception):
         self.reason = reason
 
 
-async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_id: UUID | None) -> _Member:
-    """Who the socket's credential belongs to, their role on the workflow (one query) and the key
-    that revoking the credential closes the socket by; `_Refused` when it carries no valid one."""
+async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_id: str) -> _Member:
+    """Who the socket's credential belongs to, their role on the workflow (one query, or the
+    answer another socket of the credential got while the room stayed open: server/admission.py)
+    and the key that revoking the credential closes the socket by; `_Refused` when it carries no
+    valid credential."""
     pool: asyncpg.Pool = socket.app.state.pool
+    workflow = _uuid_or_none(workflow_id)
+    lookup: Callable[[], Awaitable[asyncpg.Record | None]]
     token = socket.query_params.get("token")
-    if token:
-        row = await accounts.member_by_token(pool, token, workflow_id)
-        if row is None:
-            raise _Refused(CloseCode.UNAUTHENTICATED, "this API token is not valid or has been revoked")
-        return _Member(row, token_key(accounts.token_digest(token)))
     session_id = socket.cookies.get(SESSION_COOKIE)
-    if session_id:
+    if token:
+        credential, refusal = token_key(accounts.token_digest(token)), "this API token is not valid or has been revoked"
+        lookup = partial(accounts.member_by_token, pool, token, workflow)
+    elif session_id:
         if not _origin_allowed(socket, settings):
             raise _Refused(CloseCode.FORBIDDEN, "cross-site WebSocket refused")
         sessions: SessionStore = socket.app.state.sessions
-        session = await sessions.get(session_id)
-        row = await accounts.member_by_id(pool, session.user_id, workflow_id) if session is not None else None
+        session = await sessions.get(session_id)  # always checked: sessions also end by expiring
+        credential, refusal = session_key(session_digest(session_id)), "your session has ended; sign in again"
+        if session is None:
+            raise _Refused(CloseCode.UNAUTHENTICATED, refusal)
+        lookup = partial(accounts.member_by_id, pool, session.user_id, workflow)
+    else:
+        raise _Refused(CloseCode.UNAUTHENTICATED, "sign in, or pass ?token=<API token>")
+    admissions: AdmissionCache[_Member, Room] = socket.app.state.admissions
+    hub: Hub = socket.app.state.hub
+    member = admissions.get(credential, workflow_id, hub.room(workflow_id))
+    if member is None:
+        row = await lookup()
         if row is None:
-            raise _Refused(CloseCode.UNAUTHENTICATED, "your session has ended; sign in again")
-        return _Member(row, session_key(session_digest(session_id)))
-    raise _Refused(CloseCode.UNAUTHENTICATED, "sign in, or pass ?token=<API token>")
+            raise _Refused(CloseCode.UNAUTHENTICATED, refusal)
+        member = _Member(row, credential)
+        ADMISSIONS.labels("database").inc()
+    return member
 
 
 class _Member:
@@ -125,7 +141,7 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     hub: Hub = socket.app.state.hub
     await socket.accept()
     try:
-        member = await _admit(socket, settings, _uuid_or_none(workflow_id))
+        member = await _admit(socket, settings, workflow_id)
     except _Refused as refused:
         await socket.close(refused.code, refused.reason)
         return
@@ -149,6 +165,8 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
         await limits.release(connection.id)
         await socket.close(CloseCode.NOT_FOUND, "no such workflow")
         return
+    admissions: AdmissionCache[_Member, Room] = socket.app.state.admissions
+    admissions.put(credential, workflow_id, member, room)
     structlog.contextvars.bind_contextvars(workflow_id=workflow_id, user_id=user_id)
     revocations: Revocations = socket.app.state.revocations
     revocations.track(credential, connection)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -264,3 +265,40 @@ async def test_many_clients_joining_a_new_room_at_once_all_sync(team: Team, new_
     for client in clients:
         await eventually(lambda c=client: "hello" in c.nodes)
     await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_a_remembered_admission_ends_with_the_access_it_remembered(team: Team) -> None:
+    """Sockets of one token joining an open room reuse the first one's admission; a role change,
+    a removal and a revoked token all end that at once."""
+    owner = await team.client("owner")  # keeps the room open throughout
+    first = await team.client("editor")
+    cached = _admissions(team, "cache")
+    second = await team.client("editor")  # admitted from what `first` was told
+    assert _admissions(team, "cache") == cached + 1
+    add_node(second, "by-second")
+    await eventually(lambda: "by-second" in owner.nodes, timeout=2)
+    path = f"/api/workflows/{team.workflow_id}/members/{team.editor.id}"
+    team.owner.http.patch(path, json={"role": "viewer"})
+    await eventually(lambda: not first.closed.is_set(), timeout=2)
+    demoted = await team.client("editor")
+    add_node(demoted, "by-demoted")
+    await eventually(lambda: demoted.denied, timeout=2)
+    team.owner.http.delete(path)
+    assert await first.wait_closed(timeout=2) == 4403
+    removed = YClient(team.url("editor"))
+    await removed.connect()
+    assert await removed.wait_closed(timeout=2) == 4404
+    viewer = await team.client("viewer")
+    token_id = next(t["id"] for t in team.viewer.http.get("/api/tokens").json()["items"] if t["name"] == "ws")
+    assert team.viewer.http.delete(f"/api/tokens/{token_id}").status_code == 204
+    assert await viewer.wait_closed(timeout=2) == 4401
+    revoked = YClient(team.url("viewer"))
+    await revoked.connect()
+    assert await revoked.wait_closed(timeout=2) == 4401
+    await owner.close()
+
+
+def _admissions(team: Team, source: str) -> float:
+    text = team.owner.http.get("/metrics", headers=METRICS_HEADERS).text
+    found = re.search(rf'^galaxy_ws_admissions_total\{{source="{source}"\}} ([0-9.e+]+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0

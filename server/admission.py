@@ -1,0 +1,65 @@
+"""Who may open a workflow's socket, remembered while its room stays open in this process.
+
+Admitting a socket costs a Postgres query (the credential's user and their role on the
+workflow). When many sockets of one credential join one workflow at once — a user's tabs, or
+every client reconnecting after a restart — the answer is reused, on three conditions:
+
+- the room the first socket joined is still the one this process has open: while a room is
+  open, the process hears every access change of its workflow (control messages on the
+  document's channel), and each one forgets the workflow's answers (`forget_workflow`);
+- the answer is younger than `ttl` seconds (a renamed user shows the new name after that);
+- a revoked credential is refused anyway: revocations are remembered longer than `ttl` and
+  close a socket as it joins (server/revocation.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from prometheus_client import Counter
+
+Member = TypeVar("Member")
+Room = TypeVar("Room")
+
+
+ADMISSIONS = Counter(
+    "galaxy_ws_admissions_total", "Sockets admitted, by where the answer came from (database, cache).", ["source"]
+)
+
+
+@dataclass(frozen=True)
+class _Entry(Generic[Member, Room]):
+    member: Member
+    room: Room
+    at: float
+
+
+class AdmissionCache(Generic[Member, Room]):
+    def __init__(self, *, ttl: float = 10.0, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str], _Entry[Member, Room]] = {}
+
+    def get(self, credential: str, workflow_id: str, room: Room | None) -> Member | None:
+        """The answer for this credential and workflow, if `room` (the workflow's open room, or
+        None) is the one it was given for and it is fresh."""
+        entry = self._entries.get((credential, workflow_id))
+        if entry is None:
+            return None
+        if room is None or entry.room is not room or time.monotonic() - entry.at > self.ttl:
+            del self._entries[(credential, workflow_id)]
+            return None
+        ADMISSIONS.labels("cache").inc()
+        return entry.member
+
+    def put(self, credential: str, workflow_id: str, member: Member, room: Room) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # a burst of distinct sockets: start over rather than grow
+        self._entries[(credential, workflow_id)] = _Entry(member, room, time.monotonic())
+
+    def forget_workflow(self, workflow_id: str) -> None:
+        """Someone's access to the workflow changed (or it was deleted)."""
+        for key in [key for key in self._entries if key[1] == workflow_id]:
+            del self._entries[key]
