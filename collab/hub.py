@@ -263,7 +263,7 @@ class Hub(Persistence):
             self._on_bus(doc_id, message)
         await self.bus.subscribe(channel, lambda message: self._on_bus(doc_id, message))
         for text_channel in self.text_channels(doc_id):
-            await self.bus.subscribe(text_channel, _text_relay(room))
+            await self.bus.subscribe(text_channel, room.relay_text)
         await self.fanout.hello(room)
         return slot
 
@@ -405,10 +405,3 @@ class Hub(Persistence):
 
     async def _sync_slice(self) -> None:
         await self.fanout.announce_slice(self.rooms)
-
-
-def _text_relay(room: Room) -> Callable[[bytes], None]:
-    def relay(message: bytes) -> None:
-        room.broadcast_text(message.decode("utf-8", errors="replace"))
-
-    return relay

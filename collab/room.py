@@ -377,6 +377,6 @@ class Room:
             if connection is not exclude:
                 connection.enqueue(frame, framed=framed)
 
-    def broadcast_text(self, text: str) -> None:
-        """Relay a text frame (run events) to every local connection."""
-        self._broadcast(text, exclude=None)
+    def relay_text(self, message: bytes) -> None:
+        """Relay a UTF-8 message from the bus (run events) to every local connection as text."""
+        self._broadcast(message.decode("utf-8", errors="replace"), exclude=None)
