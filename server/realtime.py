@@ -85,11 +85,11 @@ class _Refused(Exception):
         self.reason = reason
 
 
-async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_id: str) -> _Member:
+async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_id: str) -> tuple[_Member, bool]:
     """Who the socket's credential belongs to, their role on the workflow (one query, or the
     answer another socket of the credential got while the room stayed open: server/admission.py)
-    and the key that revoking the credential closes the socket by; `_Refused` when it carries no
-    valid credential."""
+    and the key that revoking the credential closes the socket by, and whether the answer was
+    remembered; `_Refused` when the socket carries no valid credential."""
     pool: asyncpg.Pool = socket.app.state.pool
     workflow = _uuid_or_none(workflow_id)
     lookup: Callable[[], Awaitable[asyncpg.Record | None]]
@@ -118,7 +118,8 @@ async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_
             raise _Refused(CloseCode.UNAUTHENTICATED, refusal)
         member = _Member(row, credential)
         ADMISSIONS.labels("database").inc()
-    return member
+        return member, False
+    return member, True
 
 
 class _Member:
@@ -141,7 +142,7 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     hub: Hub = socket.app.state.hub
     await socket.accept()
     try:
-        member = await _admit(socket, settings, workflow_id)
+        member, remembered = await _admit(socket, settings, workflow_id)
     except _Refused as refused:
         await socket.close(refused.code, refused.reason)
         return
@@ -166,7 +167,8 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
         await socket.close(CloseCode.NOT_FOUND, "no such workflow")
         return
     admissions: AdmissionCache[_Member, Room] = socket.app.state.admissions
-    admissions.put(credential, workflow_id, member, room)
+    if not remembered:  # a remembered answer is not made younger by being used
+        admissions.put(credential, workflow_id, member, room)
     structlog.contextvars.bind_contextvars(workflow_id=workflow_id, user_id=user_id)
     revocations: Revocations = socket.app.state.revocations
     revocations.track(credential, connection)
