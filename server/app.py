@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +22,6 @@ from litestar.types import ASGIApp
 from piccolo.engine.postgres import PostgresEngine
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from collab.bus import RedisBus
@@ -73,8 +71,6 @@ from server.workflows.controllers import WorkflowController
 from server.workflows.versions import VersionController
 
 PLACEHOLDER = Path(__file__).parent / "placeholder.html"
-
-REDIS_WARM_CONNECTIONS = 16
 
 
 def _editor_index(settings: Settings) -> Path:
@@ -177,10 +173,6 @@ def create_app(settings: Settings) -> Litestar:
         await bus.subscribe(revocations.channel, revocations.on_message)
         await hub.start()
         await connection_limits.start()
-        # Opening a Redis connection takes three round trips (connect, client name, version):
-        # open a few now, so sockets that join at once after a start do not pay for them.
-        with contextlib.suppress(RedisError):
-            await asyncio.gather(*(redis.ping() for _ in range(REDIS_WARM_CONNECTIONS)))
         lag_probe = asyncio.create_task(measure_loop_lag())
         metrics_server = None
         if settings.metrics_port:  # a private address for the scraper, off the public port
