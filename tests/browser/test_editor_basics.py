@@ -13,6 +13,7 @@ from tests.browser.editor import (
     MARKETING_NODES,
     data_of,
     drag_connection,
+    edge_json,
     edges,
     import_workflow,
     into,
@@ -181,3 +182,59 @@ def test_select_delete_copy_paste_duplicate_and_shortcuts(pages: Pages, person: 
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_contain_text("Duplicate the selection")
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+# Where a connection starts and ends on screen, and the centres of the handles it joins.
+EDGE_ENDS = """(link) => {
+  const path = document.querySelector(`.react-flow__edge[data-id="${link.id}"] path.react-flow__edge-path`);
+  const ctm = path.getScreenCTM();
+  const at = (length) => { const p = path.getPointAtLength(length); return new DOMPoint(p.x, p.y).matrixTransform(ctm) };
+  const start = at(0), end = at(path.getTotalLength());
+  const centre = (node, handle) => {
+    const r = document.querySelector(`.react-flow__handle[data-nodeid="${node}"][data-handleid="${handle}"]`).getBoundingClientRect();
+    return [r.x + r.width / 2, r.y + r.height / 2, r.width] };
+  return { start: [start.x, start.y], end: [end.x, end.y],
+    from: centre(link.source, link.sourceHandle), to: centre(link.target, link.targetHandle) } }"""
+
+
+def test_a_large_canvas_draws_connections_from_handle_to_handle_wherever_it_is_moved(
+    pages: Pages, person: Callable[[str], User]
+) -> None:
+    # Past 150 nodes the canvas pans as one layer with a box of its own (Canvas.tsx, contentBox):
+    # nodes and connections must stay where the flow puts them, also left of and above the origin.
+    ada = person("Ada")
+    texts = [node_json(f"t{i}", "text", (i % 16) * 360 - 3000, (i // 16) * 260 - 2000) for i in range(160)]
+    llms = [node_json(f"l{i}", "llm", (i % 16) * 360 - 3000, 2800 + i * 10) for i in range(0, 160, 40)]
+    links = [edge_json(f"t{i}", "text", f"l{i}", "user_message") for i in range(0, 160, 40)]
+    workflow_id = import_workflow(ada, "Large", texts + llms, links)
+    page = pages.open(ada)
+    open_canvas(page, workflow_id)
+    expect(page.locator(".canvas.large")).to_have_count(1)
+    expect(edges(page)).to_have_count(len(links))
+
+    def assert_joined() -> None:
+        for link in links:
+            ends = page.evaluate(EDGE_ENDS, link)
+            for (x, y), (cx, cy, size) in ((ends["start"], ends["from"]), (ends["end"], ends["to"])):
+                assert abs(x - cx) <= size + 2 and abs(y - cy) <= size + 2, (link["id"], ends)
+
+    page.wait_for_timeout(300)  # the fitted view
+    assert_joined()
+    pane = page.locator(".react-flow__pane")
+    box = pane.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] - 30, box["y"] + 30)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 330, box["y"] + 230, steps=8)
+    page.mouse.up()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -600)
+    page.wait_for_timeout(400)
+    assert_joined()
+    # Pointer events reach the nodes in their box: a click selects the node under it.
+    page.locator(".react-flow__controls-fitview").click()
+    page.wait_for_timeout(400)
+    assert_joined()
+    target = page.locator(".react-flow__node.react-flow__node-llm").first
+    target.locator(".node-head").click()
+    expect(target).to_have_class(re.compile(r"\bselected\b"))

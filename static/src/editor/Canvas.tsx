@@ -18,13 +18,14 @@ import {
   type OnSelectionChangeParams,
   type Viewport,
 } from '@xyflow/react'
-import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent, type PointerEvent, type RefObject } from 'react'
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type CSSProperties, type DragEvent, type PointerEvent, type RefObject } from 'react'
 import type { Awareness } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
 
-import { DetailContext, useEditor } from './context'
+import { DetailContext, FeedsContext, useEditor } from './context'
 import { addEdge, addNode, LOCAL_MOVE, moveNodes, roots, type XY } from './doc'
-import { allEdges, allNodes, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type FlowEdge, type FlowNode } from './flow'
+import { allEdges, allNodes, contentBox, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type ContentBox, type FlowEdge, type FlowNode } from './flow'
+import { InputFeeds } from './inputs'
 import { buildNodeTypes, detailedZoom } from './NodeCard'
 import { Cursors, SelectionOutlines } from './presence'
 import { useManyRunning } from './runStore'
@@ -41,6 +42,16 @@ export const PALETTE_MIME = 'application/x-galaxy-node'
  * nothing else happening (bench/README.md).
  */
 const LARGE = { nodes: 150, edges: 30 }
+
+/** The viewport layer's box (see `contentBox`), as the variables editor.css places it by. */
+function viewportBoxStyle(box: ContentBox): CSSProperties {
+  return {
+    '--vp-x': `${-box.left}px`,
+    '--vp-y': `${-box.top}px`,
+    '--vp-w': `${box.width}px`,
+    '--vp-h': `${box.height}px`,
+  } as CSSProperties
+}
 
 function InvalidAwareLine({ fromX, fromY, toX, toY, fromPosition, toPosition, connectionStatus }: ConnectionLineComponentProps) {
   const [path] = getBezierPath({ sourceX: fromX, sourceY: fromY, sourcePosition: fromPosition, targetX: toX, targetY: toY, targetPosition: toPosition })
@@ -84,6 +95,8 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   const { nodes, setNodes, edges, setEdges } = useDocumentView(doc, specs)
   const busy = useManyRunning()
   const detailed = useStore(detailedZoom)
+  const [feeds] = useState(() => new InputFeeds())
+  useLayoutEffect(() => feeds.update(edges), [feeds, edges])
   const nodeTypes = useMemo(() => buildNodeTypes(props.specList), [props.specList])
   const wrapper = useRef<HTMLDivElement>(null)
   const [hint, setHint] = useState<string | null>(null)
@@ -259,16 +272,20 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
     return () => window.removeEventListener('keydown', onKey)
   }, [duplicate, flow, history, readOnly, setNodes])
 
+  const large = nodes.length > LARGE.nodes || edges.length > LARGE.edges
+  const layerBox = useMemo(() => (large ? contentBox(nodes) : null), [large, nodes])
+
   return (
     <div
-      className={`canvas${readOnly ? ' read-only' : ''}${nodes.length > LARGE.nodes || edges.length > LARGE.edges ? ' large' : ''}${busy ? ' busy' : ''}`}
+      className={`canvas${readOnly ? ' read-only' : ''}${large ? ' large' : ''}${busy ? ' busy' : ''}`}
+      style={layerBox ? viewportBoxStyle(layerBox) : undefined}
       ref={wrapper}
       onDragOver={(e) => e.dataTransfer.types.includes(PALETTE_MIME) && (e.preventDefault(), (e.dataTransfer.dropEffect = 'copy'))}
       onDrop={onDrop}
       onPointerMove={onPointerMove}
       onPointerLeave={() => awareness.setLocalStateField('cursor', null)}
     >
-      {initialView && <DetailContext.Provider value={detailed}><ReactFlow<FlowNode, FlowEdge>
+      {initialView && <FeedsContext.Provider value={feeds}><DetailContext.Provider value={detailed}><ReactFlow<FlowNode, FlowEdge>
         defaultViewport={initialView}
         nodes={nodes}
         edges={edges}
@@ -306,7 +323,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
         <Controls showInteractive={false} position="bottom-left" />
         <MiniMap pannable zoomable position="bottom-right" style={{ width: 168, height: 112 }} bgColor="#151820" maskColor="rgb(14 16 21 / 0.6)" nodeColor="#3a4252" nodeBorderRadius={4} ariaLabel="Overview of the canvas" />
         <Cursors awareness={awareness} />
-      </ReactFlow></DetailContext.Provider>}
+      </ReactFlow></DetailContext.Provider></FeedsContext.Provider>}
       <SelectionOutlines awareness={awareness} />
       {hint && (
         <div className="connect-hint" role="alert">

@@ -3,14 +3,15 @@
 // their source. The header shows the node's status in the shown run, and the node's output
 // (the streamed answer, an image) sits below its ports.
 
-import { Handle, Position, useNodeConnections, useNodesData, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
+import { Handle, Position, useNodesData, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
 import { memo, useEffect, useRef, useState, type ComponentType } from 'react'
 
-import { useDetailed, useEditor } from './context'
+import { useDetailed, useEditor, useInputFeeds } from './context'
 import { setValue } from './doc'
 import { InputField, ParamField } from './fields'
 import { UNKNOWN_TYPE, type FlowNode } from './flow'
 import { NodeIcon } from './icons'
+import { useFeeds } from './inputs'
 import { NodeOutput, NodeStatusBadge, OutputThumb } from './NodeRun'
 import { useNodeRunStatus } from './runStore'
 import { PORT_COLOURS, type NodeSpec, type PortSpec } from './specs'
@@ -53,7 +54,7 @@ function PortHandle({ port, type }: { port: PortSpec; type: 'source' | 'target' 
 }
 
 function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string; port: PortSpec; value: unknown; readOnly: boolean; detailed: boolean }) {
-  const connections = useNodeConnections({ handleType: 'target', handleId: port.name })
+  const connections = useFeeds(useInputFeeds(), nodeId, port.name)
   const connected = connections.length > 0
   const inline = !port.multiline && (port.editable || connected) && !port.multiple
   return (
@@ -68,14 +69,14 @@ function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string;
       </div>
       {connected ? (
         <p className="from" title="Fed by a connection">
-          {connections.map((c, i) =>
+          {connections.map((c) =>
             detailed ? (
-              <span key={c.edgeId ?? `${c.source}-${i}`} className="chip">
+              <span key={c.edgeId} className="chip">
                 <Source nodeId={c.source} />
               </span>
             ) : (
               // Unreadable at this zoom: a bar the size of a chip, with no text to clip.
-              <span key={c.edgeId ?? `${c.source}-${i}`} className="chip bar" aria-hidden="true" />
+              <span key={c.edgeId} className="chip bar" aria-hidden="true" />
             ),
           )}
         </p>

@@ -3,7 +3,7 @@ import * as Y from 'yjs'
 
 import { addEdge, addNode, copySelection, deleteElements, moveNodes, newId, paste, readGraph, roots, setValue, textOf } from './doc'
 import { SPECS } from './fixtures.test-data'
-import { allEdges, allNodes, flowNode, framing, patch, touchedIds, type FlowNode } from './flow'
+import { allEdges, allNodes, contentBox, flowNode, framing, patch, touchedIds, type FlowNode } from './flow'
 import { specMap } from './specs'
 import { History } from './undo'
 
@@ -184,5 +184,25 @@ describe('framing', () => {
     expect(many.zoom).toBeGreaterThanOrEqual(0.1)
     expect(many.zoom).toBeLessThan(0.2)
     expect(framing([], 1000, 800)).toEqual({ x: 0, y: 0, zoom: 1 })
+  })
+})
+
+describe('contentBox', () => {
+  it('holds every node with room on each side, on a coarse grid that small moves do not change', () => {
+    const nodes = [{ position: { x: -700, y: 30 } }, { position: { x: 8160, y: 7980 } }]
+    const box = contentBox(nodes)
+    expect(box.left).toBeLessThanOrEqual(-700 - 2048)
+    expect(box.top).toBeLessThanOrEqual(30 - 2048)
+    expect(box.left + box.width).toBeGreaterThanOrEqual(8160 + 318 + 2048)
+    expect(box.top + box.height).toBeGreaterThanOrEqual(7980 + 280 + 2048)
+    for (const edge of [box.left, box.top, box.width, box.height]) expect(Math.abs(edge % 1024)).toBe(0)
+    expect(contentBox([nodes[0], { position: { x: 8190, y: 7990 } }])).toEqual(box)
+  })
+
+  it('keeps to where the nodes are, however far from the origin', () => {
+    const far = contentBox([{ position: { x: 50_000, y: -40_000 } }])
+    expect(far.left).toBeGreaterThan(40_000)
+    expect(far.width).toBeLessThan(7_000)
+    expect(contentBox([])).toEqual({ left: -2048, top: -2048, width: 4096 + 1024, height: 4096 + 1024 })
   })
 })

@@ -94,3 +94,31 @@ export function framing(nodes: readonly { position: XY }[], width: number, heigh
   const zoom = Math.max(0.1, Math.min(1, width / (spanX * 1.3), height / (spanY * 1.3)))
   return { x: (width - spanX * zoom) / 2 - left * zoom, y: (height - spanY * zoom) / 2 - top * zoom, zoom }
 }
+
+/** Room around the nodes in a large canvas's viewport box, and the step its edges move by. */
+const BOX_MARGIN = 2048
+const BOX_STEP = 1024
+
+export type ContentBox = { left: number; top: number; width: number; height: number }
+
+/**
+ * The box a large canvas's viewport layer is given, in flow coordinates: every node with room to
+ * spare, its edges on a coarse grid so that moving a node rarely changes it. When the transformed
+ * layer's own box holds everything drawn in it, Chromium moves the layer on a pan without sorting
+ * its thousands of paint chunks again (bench/README.md, "the viewport box").
+ */
+export function contentBox(nodes: readonly { position: XY }[]): ContentBox {
+  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity]
+  if (nodes.length === 0) [minX, minY, maxX, maxY] = [0, 0, 0, 0]
+  for (const { position } of nodes) {
+    minX = Math.min(minX, position.x)
+    minY = Math.min(minY, position.y)
+    maxX = Math.max(maxX, position.x)
+    maxY = Math.max(maxY, position.y)
+  }
+  const left = Math.floor((minX - BOX_MARGIN) / BOX_STEP) * BOX_STEP
+  const top = Math.floor((minY - BOX_MARGIN) / BOX_STEP) * BOX_STEP
+  const right = Math.ceil((maxX + NODE_SIZE.x + BOX_MARGIN) / BOX_STEP) * BOX_STEP
+  const bottom = Math.ceil((maxY + NODE_SIZE.y * 2 + BOX_MARGIN) / BOX_STEP) * BOX_STEP
+  return { left, top, width: right - left, height: bottom - top }
+}
