@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect, useState } from 'react'
+import { useCallback, useEffect, useState } from 'react'
 
 import { api, ApiError, setCsrfToken, type User } from './api'
 import { AuthPage } from './pages/AuthPage'
@@ -7,10 +7,23 @@ import { navigate, usePath, workflowIdOf } from './router'
 import { Alert, errorText, Toasts } from './ui'
 
 // The canvas (React Flow, Yjs) is its own chunk: the sign-in page does not load it. Opened on a
-// canvas address, the chunk starts loading at once, alongside the sign-in check.
-const loadEditor = () => import('./editor/EditorPage')
+// canvas address, the chunk starts loading at once, alongside the sign-in check. It is rendered
+// without Suspense: React holds content that resolves soon after a fallback was shown back for
+// 300 ms, which a canvas whose chunk had long arrived paid on every load.
+type EditorModule = typeof import('./editor/EditorPage')
+let editorModule: EditorModule | null = null
+const loadEditor = () => import('./editor/EditorPage').then((loaded) => (editorModule = loaded))
 if (workflowIdOf(window.location.pathname)) void loadEditor()
-const EditorPage = lazy(loadEditor)
+
+function useEditorModule(wanted: boolean): EditorModule | null {
+  const [loaded, setLoaded] = useState(editorModule)
+  const [error, setError] = useState<unknown>(null)
+  useEffect(() => {
+    if (wanted && !loaded) loadEditor().then(setLoaded, setError)
+  }, [wanted, loaded])
+  if (error) throw error
+  return loaded
+}
 
 /** Drop the workflows this browser kept for offline editing (`galaxy:{user}:{workflow}`). */
 async function forgetDevice(userId: string): Promise<void> {
@@ -50,15 +63,12 @@ export function App() {
   }, [me])
 
   const workflowId = workflowIdOf(path)
+  const editor = useEditorModule(Boolean(me && workflowId))
   let page
   if (me === undefined) page = <div className="auth muted">Loading…</div>
   else if (me === null) page = <AuthPage onSignedIn={loadMe} error={error} />
   else if (workflowId)
-    page = (
-      <Suspense fallback={<div className="auth muted">Opening the canvas…</div>}>
-        <EditorPage key={workflowId} workflowId={workflowId} me={me} />
-      </Suspense>
-    )
+    page = editor ? <editor.default key={workflowId} workflowId={workflowId} me={me} /> : <div className="auth muted">Opening the canvas…</div>
   else if (path === '/') page = <WorkflowsPage me={me} onSignOut={signOut} />
   else
     page = (

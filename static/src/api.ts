@@ -121,6 +121,15 @@ export interface WorkflowDetail {
   owner_id: string
   created_at: string
   updated_at: string
+  /** What stops the workflow from running (node-level validation), as the server sees it. */
+  problems: GraphProblem[]
+}
+
+export interface GraphProblem {
+  code: string
+  message: string
+  node_id?: string | null
+  edge_id?: string | null
 }
 
 export interface Member {

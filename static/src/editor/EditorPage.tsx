@@ -207,14 +207,28 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
 
   const readOnly = role === 'viewer' || linkState.state === 'closed'
   const specs = useMemo(() => specMap(specList), [specList])
+  // The problems the page opened with hold until the document changes: the first sync brings
+  // the state they were read from, so only edits after it and later syncs (a reconnect may bring
+  // what others did meanwhile) ask again.
   const onDocChange = useCallback(
     (listener: () => void) => {
-      link.doc.on('update', listener)
-      return () => link.doc.off('update', listener)
+      let firstSync = !link.provider.synced
+      const onUpdate = () => link.provider.synced && listener()
+      const onSync = (done: boolean) => {
+        if (!done) return
+        if (firstSync) firstSync = false
+        else listener()
+      }
+      link.doc.on('update', onUpdate)
+      link.provider.on('sync', onSync)
+      return () => {
+        link.doc.off('update', onUpdate)
+        link.provider.off('sync', onSync)
+      }
     },
     [link],
   )
-  const problems = useProblems(workflowId, onDocChange)
+  const problems = useProblems(workflowId, detail.problems, onDocChange)
   const runBlocked =
     role === 'viewer'
       ? 'Viewers cannot start runs'

@@ -4,18 +4,11 @@
 import { useReactFlow, useStore, useStoreApi } from '@xyflow/react'
 import { useCallback, useEffect, useRef, useState } from 'react'
 
-import { api } from '../api'
+import { api, type GraphProblem as Problem } from '../api'
 import { errorText, useNotify } from '../ui'
 import { mediaUrl, STATUS_TEXT } from './NodeRun'
 import { ACTIVE, formatDuration, mediaRef, type MediaRef, type NodeRunOut, type RunDetail } from './runs'
 import { useRunStore, useRunsVersion } from './runStore'
-
-export interface Problem {
-  code: string
-  message: string
-  node_id?: string | null
-  edge_id?: string | null
-}
 
 type Scope = 'full' | 'selected' | 'single'
 
@@ -101,9 +94,12 @@ export function RunToolbar(props: { canEdit: boolean; blocked: string | null; pr
   )
 }
 
-/** The workflow's validation problems, re-read a moment after the document changes. */
-export function useProblems(workflowId: string, onChange: (listener: () => void) => () => void): Problem[] {
-  const [problems, setProblems] = useState<Problem[]>([])
+/**
+ * The workflow's validation problems: those the page opened with, re-read a moment after the
+ * document changes (`onChange` says when).
+ */
+export function useProblems(workflowId: string, initial: Problem[], onChange: (listener: () => void) => () => void): Problem[] {
+  const [problems, setProblems] = useState<Problem[]>(initial)
   useEffect(() => {
     let timer = 0
     let live = true
@@ -112,7 +108,6 @@ export function useProblems(workflowId: string, onChange: (listener: () => void)
         .then((detail) => live && setProblems(detail.problems))
         .catch(() => {})
     }
-    read()
     const stop = onChange(() => {
       window.clearTimeout(timer)
       timer = window.setTimeout(read, 800)
