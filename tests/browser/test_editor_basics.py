@@ -188,10 +188,12 @@ def test_select_delete_copy_paste_duplicate_and_shortcuts(pages: Pages, person: 
 EDGE_ENDS = """(link) => {
   const path = document.querySelector(`.react-flow__edge[data-id="${link.id}"] path.react-flow__edge-path`);
   const ctm = path.getScreenCTM();
-  const at = (length) => { const p = path.getPointAtLength(length); return new DOMPoint(p.x, p.y).matrixTransform(ctm) };
+  const at = (length) => {
+    const p = path.getPointAtLength(length); return new DOMPoint(p.x, p.y).matrixTransform(ctm) };
   const start = at(0), end = at(path.getTotalLength());
   const centre = (node, handle) => {
-    const r = document.querySelector(`.react-flow__handle[data-nodeid="${node}"][data-handleid="${handle}"]`).getBoundingClientRect();
+    const handleAt = `.react-flow__handle[data-nodeid="${node}"][data-handleid="${handle}"]`;
+    const r = document.querySelector(handleAt).getBoundingClientRect();
     return [r.x + r.width / 2, r.y + r.height / 2, r.width] };
   return { start: [start.x, start.y], end: [end.x, end.y],
     from: centre(link.source, link.sourceHandle), to: centre(link.target, link.targetHandle) } }"""
