@@ -228,7 +228,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
           {detailed && <Menu nodeId={id} label={label} onRename={() => setRenaming(true)} />}
         </header>
         <NodeBody spec={spec} id={id} data={data} readOnly={readOnly} detailed={detailed} shown={status !== undefined} />
-        {status && <NodeOutput nodeId={id} outputType={outputType} />}
+        {(status || outputType === 'text') && <NodeOutput nodeId={id} outputType={outputType} />}
       </div>
     )
   }

@@ -81,29 +81,50 @@ function useFollowEnd(box: RefObject<HTMLDivElement | null>, streaming: boolean)
   }, [box, streaming])
 }
 
-/** `outputType` undefined: the node shows its own value already (an input node). */
+/**
+ * What the node's run said. A node whose output is text has a slot of one fixed size for it,
+ * there with or without a run: an answer (streamed or final) scrolls inside it, and a hundred
+ * nodes starting at once change no node's size, so the canvas measures nothing again.
+ * `outputType` undefined: the node shows its own value already (an input node).
+ */
 export function NodeOutput({ nodeId, outputType }: { nodeId: string; outputType: string | undefined }) {
   const run = useNodeRun(nodeId)
-  return run ? <Output run={run} outputType={outputType} /> : null
+  if (outputType === 'text') return <TextOutput run={run} />
+  return run?.status === 'failed' && run.error ? <Failure run={run} className="node-output error nowheel" /> : null
 }
 
-function Output({ run, outputType }: { run: NodeView; outputType: string | undefined }) {
+function Failure({ run, className }: { run: NodeView; className: string }) {
+  return (
+    <div className={className} role="alert" title={run.errorDetail || run.error}>
+      {run.error}
+    </div>
+  )
+}
+
+const WAITING: Partial<Record<NodeStatus, string>> = {
+  running: 'Running…',
+  pending: 'Waiting for its inputs…',
+  skipped: 'Skipped',
+  cancelled: 'Cancelled',
+  success: 'No text came out',
+  cached: 'No text came out',
+}
+
+function TextOutput({ run }: { run: NodeView | undefined }) {
   const box = useRef<HTMLDivElement>(null)
-  const text = run.status === 'running' ? run.text : textOf(run.outputs)
-  useFollowEnd(box, run.status === 'running' && outputType === 'text' && Boolean(text))
-  if (run.status === 'failed' && run.error) {
+  const text = !run ? '' : run.status === 'running' ? run.text : textOf(run.outputs)
+  useFollowEnd(box, run?.status === 'running' && Boolean(text))
+  if (run?.status === 'failed' && run.error) return <Failure run={run} className="node-output slot error nowheel" />
+  if (!text) {
     return (
-      <div className="node-output error nowheel" role="alert" title={run.errorDetail || run.error}>
-        {run.error}
+      <div className="node-output slot empty" data-output="none">
+        {(run && WAITING[run.status]) ?? 'The output appears here when the node runs'}
       </div>
     )
   }
-  if (text && outputType === 'text') {
-    return (
-      <div className={`node-output text nowheel${run.status === 'running' ? ' streaming' : ''}`} ref={box} data-output="text">
-        <div>{text}</div>
-      </div>
-    )
-  }
-  return null
+  return (
+    <div className={`node-output slot text nowheel${run?.status === 'running' ? ' streaming' : ''}`} ref={box} data-output="text">
+      <div>{text}</div>
+    </div>
+  )
 }
