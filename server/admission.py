@@ -10,22 +10,30 @@ every client reconnecting after a restart — the answer is reused, on three con
 - the answer is younger than `ttl` seconds (a renamed user shows the new name after that);
 - a revoked credential is refused anyway: revocations are remembered longer than `ttl` and
   close a socket as it joins (server/revocation.py).
+
+Sockets of one credential that join a workflow at the same moment, before any answer is
+remembered, share one lookup (`shared`) instead of sending one query each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from prometheus_client import Counter
 
 Member = TypeVar("Member")
 Room = TypeVar("Room")
+Answer = TypeVar("Answer")
 
 
 ADMISSIONS = Counter(
-    "galaxy_ws_admissions_total", "Sockets admitted, by where the answer came from (database, cache).", ["source"]
+    "galaxy_ws_admissions_total",
+    "Sockets admitted, by where the answer came from (database; shared with a socket joining at once; cache).",
+    ["source"],
 )
 
 
@@ -41,6 +49,7 @@ class AdmissionCache(Generic[Member, Room]):
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[tuple[str, str], _Entry[Member, Room]] = {}
+        self._asking: dict[tuple[str, str], asyncio.Future[object]] = {}
 
     def get(self, credential: str, workflow_id: str, room: Room | None) -> Member | None:
         """The answer for this credential and workflow, if `room` (the workflow's open room, or
@@ -59,7 +68,43 @@ class AdmissionCache(Generic[Member, Room]):
             self._entries.clear()  # a burst of distinct sockets: start over rather than grow
         self._entries[(credential, workflow_id)] = _Entry(member, room, time.monotonic())
 
+    async def shared(self, credential: str, workflow_id: str, lookup: Callable[[], Awaitable[Answer]]) -> Answer:
+        """`lookup()`, or the answer of the same lookup already under way for this credential and
+        workflow (begun before any access change since: `forget_workflow` ends the sharing)."""
+        key = (credential, workflow_id)
+        asking = self._asking.get(key)
+        if asking is not None:
+            try:
+                shared = await asyncio.shield(asking)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not asking.cancelled() or (task is not None and task.cancelling()):
+                    raise
+                return await lookup()  # the socket it asked for went away before the answer came
+            ADMISSIONS.labels("shared").inc()
+            return cast(Answer, shared)
+        answer: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._asking[key] = answer
+        try:
+            result = await lookup()
+        except asyncio.CancelledError:
+            answer.cancel()
+            raise
+        except BaseException as err:
+            answer.set_exception(err)
+            answer.exception()  # retrieved: the sockets sharing it re-raise it
+            raise
+        else:
+            answer.set_result(result)
+            ADMISSIONS.labels("database").inc()
+            return result
+        finally:
+            if self._asking.get(key) is answer:
+                del self._asking[key]
+
     def forget_workflow(self, workflow_id: str) -> None:
         """Someone's access to the workflow changed (or it was deleted)."""
         for key in [key for key in self._entries if key[1] == workflow_id]:
             del self._entries[key]
+        for key in [key for key in self._asking if key[1] == workflow_id]:
+            del self._asking[key]

@@ -4,7 +4,9 @@ Each socket holds a member `{process}:{socket}` in two sorted sets (the user's, 
 workflow's), scored by when its claim lapses. The process renews its sockets' claims every
 third of `ttl`; claims of a process that died lapse by themselves, so a crash frees its slots
 within `ttl` seconds. Checking and taking a slot is one script, so two sockets opened at the
-same moment on two processes cannot both take the last slot.
+same moment on two processes cannot both take the last slot. Sockets that ask in the same turn
+of the event loop (a burst of joins) send their scripts in one pipeline: one round trip on one
+connection, rather than one each on as many new connections.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class ConnectionLimits:
         self._acquire = redis.register_script(_ACQUIRE)
         self._claims: dict[str, _Claim] = {}
         self._renewer: asyncio.Task[None] | None = None
+        self._asking: list[tuple[_Claim, asyncio.Future[int]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def acquire(self, user_id: str, workflow_id: str, socket_id: str) -> Refusal | None:
         """Take a slot for this socket, or say which limit it would break. When Redis cannot be
@@ -72,12 +76,13 @@ class ConnectionLimits:
             self._keys.connections_of_workflow(workflow_id),
             f"{self._process}:{socket_id}",
         )
-        now = time.time()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[int] = loop.create_future()
+        self._asking.append((claim, answer))
+        if len(self._asking) == 1:
+            loop.call_soon(self._send_asked)
         try:
-            verdict = await self._acquire(
-                keys=[claim.user_key, claim.workflow_key],
-                args=[now, now + self.ttl, claim.member, self.per_user, self.per_workflow, int(self.ttl * 2000)],
-            )
+            verdict = await answer
         except RedisError as err:
             log.warning("connection_limits_unavailable", extra={"error": repr(err)})
             return None
@@ -85,6 +90,37 @@ class ConnectionLimits:
             return Refusal(int(verdict))
         self._claims[socket_id] = claim
         return None
+
+    def _send_asked(self) -> None:
+        asked, self._asking = self._asking, []
+        task = asyncio.get_running_loop().create_task(self._ask(asked))
+        self._sending.add(task)  # kept until done, so it is not collected half-way
+        task.add_done_callback(self._sending.discard)
+
+    async def _ask(self, asked: list[tuple[_Claim, asyncio.Future[int]]]) -> None:
+        now = time.time()
+        limits = [self.per_user, self.per_workflow, int(self.ttl * 2000)]
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for claim, _ in asked:
+                    keys = [claim.user_key, claim.workflow_key]
+                    await self._acquire(keys=keys, args=[now, now + self.ttl, claim.member, *limits], client=pipe)
+                verdicts = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, asyncio.CancelledError) as err:
+            failure = err if isinstance(err, RedisError) else RedisError(repr(err))
+            for _, answer in asked:
+                if not answer.done():
+                    answer.set_exception(failure)
+            if isinstance(err, asyncio.CancelledError):
+                raise
+            return
+        for (_, answer), verdict in zip(asked, verdicts, strict=True):
+            if answer.done():
+                continue
+            if isinstance(verdict, Exception):
+                answer.set_exception(verdict if isinstance(verdict, RedisError) else RedisError(repr(verdict)))
+            else:
+                answer.set_result(int(verdict))
 
     async def release(self, socket_id: str) -> None:
         claim = self._claims.pop(socket_id, None)

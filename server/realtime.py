@@ -29,7 +29,7 @@ from collab.room import Room
 from collab.store import DocumentGone
 from server.accounts import service as accounts
 from server.accounts.sessions import SESSION_COOKIE, SessionStore, session_digest
-from server.admission import ADMISSIONS, AdmissionCache
+from server.admission import AdmissionCache
 from server.connection_limits import ConnectionLimits, Refusal
 from server.revocation import Revocations, session_key, token_key
 from server.settings import Settings
@@ -113,12 +113,10 @@ async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_
     hub: Hub = socket.app.state.hub
     member = admissions.get(credential, workflow_id, hub.room(workflow_id))
     if member is None:
-        row = await lookup()
+        row = await admissions.shared(credential, workflow_id, lookup)
         if row is None:
             raise _Refused(CloseCode.UNAUTHENTICATED, refusal)
-        member = _Member(row, credential)
-        ADMISSIONS.labels("database").inc()
-        return member, False
+        return _Member(row, credential), False
     return member, True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -114,11 +115,24 @@ def _token_shaped(token: str) -> bool:
     return token.startswith(TOKEN_PREFIX) and len(token) <= 128
 
 
+# Tokens whose use this process recorded lately (monotonic seconds), so that a burst of requests
+# or sockets with one token writes its row once, not once per request that read the old time.
+_noted: dict[UUID, float] = {}
+_NOTED_MAX = 10_000
+
+
 async def _note_use(token_id: UUID, last_used_at: datetime | None) -> None:
     now = datetime.now(UTC)
     # Recording every use would make busy scripts contend for one row; a minute's precision is plenty.
-    if last_used_at is None or now - last_used_at > TOKEN_USE_PRECISION:
-        await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == token_id)
+    if last_used_at is not None and now - last_used_at <= TOKEN_USE_PRECISION:
+        return
+    noted = _noted.get(token_id)
+    if noted is not None and time.monotonic() - noted <= TOKEN_USE_PRECISION.total_seconds():
+        return
+    if len(_noted) >= _NOTED_MAX:
+        _noted.clear()
+    _noted[token_id] = time.monotonic()
+    await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == token_id)
 
 
 # --- a collaboration socket's member: who, and their role on one workflow, in one round trip ---

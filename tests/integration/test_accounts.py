@@ -97,8 +97,10 @@ def test_api_tokens_work_until_revoked(base_url: str, settings: Settings, new_us
     assert [t["name"] for t in listed] == ["ci"] and "token" not in listed[0]
     stored = sql(settings.database_url, "SELECT token_hash FROM api_tokens WHERE id = $1::uuid", created.json()["id"])
     assert token not in stored[0]["token_hash"]
+    assert listed[0]["last_used_at"] is None
     script = clients(base_url, headers={"authorization": f"Bearer {token}"})
     assert script.get("/api/auth/me").json()["authenticated_by"] == "token"
+    assert user.http.get("/api/tokens").json()["items"][0]["last_used_at"] is not None  # the use is on record
     assert script.post("/api/workflows", json={"name": "from a script"}).status_code == 201  # no CSRF for bearer
     assert user.http.delete(f"/api/tokens/{created.json()['id']}").status_code == 204
     assert_problem(script.get("/api/auth/me"), 401, "revoked")
