@@ -240,3 +240,32 @@ def test_a_large_canvas_draws_connections_from_handle_to_handle_wherever_it_is_m
     target = page.locator(".react-flow__node.react-flow__node-llm").first
     target.locator(".node-head").click()
     expect(target).to_have_class(re.compile(r"\bselected\b"))
+
+
+def test_the_overview_shows_every_node_and_moves_and_zooms_the_view(
+    pages: Pages, person: Callable[[str], User]
+) -> None:
+    ada = person("Ada")
+    placed = [node_json(f"n{i}", "text", (i % 5) * 400, (i // 5) * 300) for i in range(12)]
+    workflow_id = import_workflow(ada, "Overview", placed, [])
+    page = pages.open(ada)
+    open_canvas(page, workflow_id)
+    overview = page.get_by_role("img", name="Overview of the canvas")
+    expect(overview.locator(".overview-nodes")).to_have_attribute("data-count", "12")
+    assert overview.locator(".overview-nodes").get_attribute("d").count("M") == 12  # type: ignore[union-attr]
+
+    viewport = page.locator(".react-flow__viewport")
+    before = viewport.get_attribute("style")
+    box = overview.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] - 10, box["y"] + box["height"] - 10, steps=5)
+    page.mouse.up()
+    expect(viewport).not_to_have_attribute("style", before or "")  # the view followed the pointer
+
+    zoom_of = "new DOMMatrix(getComputedStyle(document.querySelector('.react-flow__viewport')).transform).a"
+    zoom_before = page.evaluate(f"() => {zoom_of}")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -200)
+    page.wait_for_function(f"(z) => {zoom_of} > z", arg=zoom_before)

@@ -6,7 +6,6 @@ import {
   ConnectionLineType,
   Controls,
   getBezierPath,
-  MiniMap,
   ReactFlow,
   useNodesInitialized,
   useReactFlow,
@@ -27,6 +26,7 @@ import { addEdge, addNode, LOCAL_MOVE, moveNodes, roots, type XY } from './doc'
 import { allEdges, allNodes, contentBox, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type ContentBox, type FlowEdge, type FlowNode } from './flow'
 import { InputFeeds } from './inputs'
 import { buildNodeTypes, detailedZoom } from './NodeCard'
+import { Overview } from './Overview'
 import { Cursors, SelectionOutlines } from './presence'
 import { useManyRunning } from './runStore'
 import { checkConnection, type Attempt, type GraphView } from './rules'
@@ -321,7 +321,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
       >
         <Background variant={BackgroundVariant.Dots} gap={20} size={1.2} color="#2c3240" />
         <Controls showInteractive={false} position="bottom-left" />
-        <MiniMap pannable zoomable position="bottom-right" style={{ width: 168, height: 112 }} bgColor="#151820" maskColor="rgb(14 16 21 / 0.6)" nodeColor="#3a4252" nodeBorderRadius={4} ariaLabel="Overview of the canvas" />
+        <Overview nodes={nodes} />
         <Cursors awareness={awareness} />
       </ReactFlow></DetailContext.Provider></FeedsContext.Provider>}
       <SelectionOutlines awareness={awareness} />

@@ -3,7 +3,7 @@ import * as Y from 'yjs'
 
 import { addEdge, addNode, copySelection, deleteElements, moveNodes, newId, paste, readGraph, roots, setValue, textOf } from './doc'
 import { SPECS } from './fixtures.test-data'
-import { allEdges, allNodes, contentBox, flowNode, framing, patch, touchedIds, type FlowNode } from './flow'
+import { allEdges, allNodes, contentBox, flowNode, framing, nodeOutlines, overviewFrame, visibleRect, patch, touchedIds, type FlowNode } from './flow'
 import { specMap } from './specs'
 import { History } from './undo'
 
@@ -204,5 +204,36 @@ describe('contentBox', () => {
     expect(far.left).toBeGreaterThan(40_000)
     expect(far.width).toBeLessThan(7_000)
     expect(contentBox([])).toEqual({ left: -2048, top: -2048, width: 4096 + 1024, height: 4096 + 1024 })
+  })
+})
+
+describe('the overview', () => {
+  it('draws every node as one rectangle of a path, measured sizes first', () => {
+    const { path, bounds } = nodeOutlines([
+      { position: { x: 0, y: 0 }, measured: { width: 300, height: 200 } },
+      { position: { x: 500, y: -100 } },
+    ])
+    expect(path).toBe('M0 0h300v200h-300zM500 -100h318v140h-318z')
+    expect(bounds).toEqual({ x: 0, y: -100, width: 818, height: 300 })
+    expect(nodeOutlines([])).toEqual({ path: '', bounds: null })
+  })
+
+  it('frames the nodes and the visible part of the flow in the panel, keeping its frame while a pan stays inside', () => {
+    const visible = visibleRect({ x: -100, y: -50, zoom: 0.5 }, 800, 400)
+    expect(visible).toEqual({ x: 200, y: 100, width: 1600, height: 800 })
+    const panel = { width: 168, height: 112 }
+    const frame = overviewFrame({ x: 0, y: 0, width: 1000, height: 600 }, visible, panel)
+    expect(frame.width / frame.height).toBeCloseTo(168 / 112)
+    for (const [x, y] of [[0, 0], [1800, 900]]) {
+      expect(x).toBeGreaterThanOrEqual(frame.x)
+      expect(y).toBeGreaterThanOrEqual(frame.y)
+      expect(x).toBeLessThanOrEqual(frame.x + frame.width)
+      expect(y).toBeLessThanOrEqual(frame.y + frame.height)
+    }
+    const nudged = { ...visible, x: visible.x - 20 }
+    expect(overviewFrame({ x: 0, y: 0, width: 1000, height: 600 }, nudged, panel, frame)).toBe(frame)
+    const far = { ...visible, x: visible.x + 50_000 }
+    expect(overviewFrame({ x: 0, y: 0, width: 1000, height: 600 }, far, panel, frame)).not.toBe(frame)
+    expect(overviewFrame(null, visible, panel).width).toBeGreaterThan(1600)
   })
 })

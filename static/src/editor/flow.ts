@@ -122,3 +122,47 @@ export function contentBox(nodes: readonly { position: XY }[]): ContentBox {
   const bottom = Math.ceil((maxY + NODE_SIZE.y * 2 + BOX_MARGIN) / BOX_STEP) * BOX_STEP
   return { left, top, width: right - left, height: bottom - top }
 }
+
+export type Rect = { x: number; y: number; width: number; height: number }
+
+type Sized = { position: XY; measured?: { width?: number; height?: number } }
+
+/** Every node as one rectangle of a single SVG path, and the box around them all. */
+export function nodeOutlines(nodes: readonly Sized[]): { path: string; bounds: Rect | null } {
+  if (nodes.length === 0) return { path: '', bounds: null }
+  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity]
+  const parts: string[] = []
+  for (const { position, measured } of nodes) {
+    const width = measured?.width ?? NODE_SIZE.x
+    const height = measured?.height ?? NODE_SIZE.y
+    parts.push(`M${Math.round(position.x)} ${Math.round(position.y)}h${Math.round(width)}v${Math.round(height)}h${-Math.round(width)}z`)
+    minX = Math.min(minX, position.x)
+    minY = Math.min(minY, position.y)
+    maxX = Math.max(maxX, position.x + width)
+    maxY = Math.max(maxY, position.y + height)
+  }
+  return { path: parts.join(''), bounds: { x: minX, y: minY, width: maxX - minX, height: maxY - minY } }
+}
+
+/** The part of the flow a pane of `width` × `height` pixels shows at `view`. */
+export function visibleRect(view: Viewport, width: number, height: number): Rect {
+  return { x: -view.x / view.zoom, y: -view.y / view.zoom, width: width / view.zoom, height: height / view.zoom }
+}
+
+/**
+ * The part of the flow the overview shows: the nodes and the visible part, with the panel's
+ * proportions (centred, some room around). The view box shown before (`kept`) stays while it
+ * still holds both and is not much larger than they need, so a pan does not draw the nodes again.
+ */
+export function overviewFrame(bounds: Rect | null, visible: Rect, panel: { width: number; height: number }, kept: Rect | null = null): Rect {
+  const left = Math.min(bounds?.x ?? visible.x, visible.x)
+  const top = Math.min(bounds?.y ?? visible.y, visible.y)
+  const right = Math.max(bounds ? bounds.x + bounds.width : -Infinity, visible.x + visible.width)
+  const bottom = Math.max(bounds ? bounds.y + bounds.height : -Infinity, visible.y + visible.height)
+  const scale = Math.max((right - left) / panel.width, (bottom - top) / panel.height) * 1.1
+  const holds = kept !== null && kept.x <= left && kept.y <= top && kept.x + kept.width >= right && kept.y + kept.height >= bottom
+  if (holds && kept.width <= panel.width * scale * 1.6) return kept
+  const width = panel.width * scale
+  const height = panel.height * scale
+  return { x: (left + right) / 2 - width / 2, y: (top + bottom) / 2 - height / 2, width, height }
+}
