@@ -26,6 +26,7 @@ export function Overview({ nodes }: { nodes: readonly FlowNode[] }) {
   // again for it), its wide translucent border darkening the rest.
   const px = PANEL.width / viewBox.width
   const seen = {
+    borderWidth: SHADE,
     width: `${Math.round(visible.width * px) + 2 * SHADE}px`,
     height: `${Math.round(visible.height * px) + 2 * SHADE}px`,
     transform: `translate(${Math.round((visible.x - viewBox.x) * px) - SHADE}px, ${Math.round((visible.y - viewBox.y) * px) - SHADE}px)`,
