@@ -21,10 +21,10 @@ import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, typ
 import type { Awareness } from 'y-protocols/awareness'
 import type * as Y from 'yjs'
 
-import { DetailContext, FeedsContext, useEditor } from './context'
+import { DetailContext, useEditor } from './context'
 import { addEdge, addNode, LOCAL_MOVE, moveNodes, roots, type XY } from './doc'
 import { allEdges, allNodes, contentBox, flowEdge, flowNode, framing, NODE_SIZE, patch, touchedIds, type ContentBox, type FlowEdge, type FlowNode } from './flow'
-import { InputFeeds } from './inputs'
+import { FeedsContext, InputFeeds } from './inputs'
 import { buildNodeTypes, detailedZoom } from './NodeCard'
 import { Overview } from './Overview'
 import { Cursors, SelectionOutlines } from './presence'

@@ -6,7 +6,7 @@
 import { Handle, Position, useNodesData, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
 import { memo, useEffect, useRef, useState, type ComponentType } from 'react'
 
-import { useDetailed, useEditor, useInputFeeds } from './context'
+import { useDetailed, useEditor } from './context'
 import { setValue } from './doc'
 import { InputField, ParamField } from './fields'
 import { UNKNOWN_TYPE, type FlowNode } from './flow'
@@ -54,7 +54,7 @@ function PortHandle({ port, type }: { port: PortSpec; type: 'source' | 'target' 
 }
 
 function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string; port: PortSpec; value: unknown; readOnly: boolean; detailed: boolean }) {
-  const connections = useFeeds(useInputFeeds(), nodeId, port.name)
+  const connections = useFeeds(nodeId, port.name)
   const connected = connections.length > 0
   const inline = !port.multiline && (port.editable || connected) && !port.multiple
   return (

@@ -12,11 +12,15 @@ const PANEL = { width: 168, height: 112 }
 /** How far the visible box's border reaches: past the panel from anywhere inside it. */
 const SHADE = 200
 
-const viewOf = (s: ReactFlowState) => `${s.transform[0]} ${s.transform[1]} ${s.transform[2]} ${s.width} ${s.height}`
+const transformOf = (s: ReactFlowState) => s.transform
+const widthOf = (s: ReactFlowState) => s.width
+const heightOf = (s: ReactFlowState) => s.height
 
 export function Overview({ nodes }: { nodes: readonly FlowNode[] }) {
   const flow = useReactFlow()
-  const [x, y, zoom, width, height] = useStore(viewOf).split(' ').map(Number)
+  const [x, y, zoom] = useStore(transformOf)
+  const width = useStore(widthOf)
+  const height = useStore(heightOf)
   const outlines = useMemo(() => nodeOutlines(nodes), [nodes])
   const kept = useRef<Rect | null>(null)
   const visible = visibleRect({ x, y, zoom }, width, height)

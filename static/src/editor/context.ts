@@ -1,7 +1,6 @@
 import { createContext, useContext } from 'react'
 import type * as Y from 'yjs'
 
-import { InputFeeds } from './inputs'
 import type { SpecMap } from './specs'
 
 /** What every node component needs besides its own data: the document and what it may do. */
@@ -33,11 +32,4 @@ export const DetailContext = createContext(true)
 
 export function useDetailed(): boolean {
   return useContext(DetailContext)
-}
-
-/** The connections into each node's inputs (inputs.ts), kept by the canvas. */
-export const FeedsContext = createContext(new InputFeeds())
-
-export function useInputFeeds(): InputFeeds {
-  return useContext(FeedsContext)
 }

@@ -82,15 +82,25 @@ export function allEdges(root: Roots, specs: SpecMap): FlowEdge[] {
   return [...root.edges.entries()].map(([id, entry]) => flowEdge(id, entry, root.nodes, specs))
 }
 
+/** Where the nodes are, from positions alone: each is taken to be NODE_SIZE wide and twice its
+ * height tall (an estimate that holds before anything is measured). Nodes must not be empty. */
+function estimatedSpan(nodes: readonly { position: XY }[]): { left: number; top: number; right: number; bottom: number } {
+  let [left, top, right, bottom] = [Infinity, Infinity, -Infinity, -Infinity]
+  for (const { position } of nodes) {
+    left = Math.min(left, position.x)
+    top = Math.min(top, position.y)
+    right = Math.max(right, position.x + NODE_SIZE.x)
+    bottom = Math.max(bottom, position.y + NODE_SIZE.y * 2)
+  }
+  return { left, top, right, bottom }
+}
+
 /** A viewport that shows every node, from positions alone (sizes estimated). */
 export function framing(nodes: readonly { position: XY }[], width: number, height: number): Viewport {
   if (nodes.length === 0 || width <= 0 || height <= 0) return { x: 0, y: 0, zoom: 1 }
-  const xs = nodes.map((n) => n.position.x)
-  const ys = nodes.map((n) => n.position.y)
-  const left = Math.min(...xs)
-  const top = Math.min(...ys)
-  const spanX = Math.max(...xs) + NODE_SIZE.x - left
-  const spanY = Math.max(...ys) + NODE_SIZE.y * 2 - top
+  const { left, top, right, bottom } = estimatedSpan(nodes)
+  const spanX = right - left
+  const spanY = bottom - top
   const zoom = Math.max(0.1, Math.min(1, width / (spanX * 1.3), height / (spanY * 1.3)))
   return { x: (width - spanX * zoom) / 2 - left * zoom, y: (height - spanY * zoom) / 2 - top * zoom, zoom }
 }
@@ -108,18 +118,11 @@ export type ContentBox = { left: number; top: number; width: number; height: num
  * its thousands of paint chunks again (bench/README.md, "the viewport box").
  */
 export function contentBox(nodes: readonly { position: XY }[]): ContentBox {
-  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity]
-  if (nodes.length === 0) [minX, minY, maxX, maxY] = [0, 0, 0, 0]
-  for (const { position } of nodes) {
-    minX = Math.min(minX, position.x)
-    minY = Math.min(minY, position.y)
-    maxX = Math.max(maxX, position.x)
-    maxY = Math.max(maxY, position.y)
-  }
-  const left = Math.floor((minX - BOX_MARGIN) / BOX_STEP) * BOX_STEP
-  const top = Math.floor((minY - BOX_MARGIN) / BOX_STEP) * BOX_STEP
-  const right = Math.ceil((maxX + NODE_SIZE.x + BOX_MARGIN) / BOX_STEP) * BOX_STEP
-  const bottom = Math.ceil((maxY + NODE_SIZE.y * 2 + BOX_MARGIN) / BOX_STEP) * BOX_STEP
+  const span = estimatedSpan(nodes.length ? nodes : [{ position: { x: 0, y: 0 } }])
+  const left = Math.floor((span.left - BOX_MARGIN) / BOX_STEP) * BOX_STEP
+  const top = Math.floor((span.top - BOX_MARGIN) / BOX_STEP) * BOX_STEP
+  const right = Math.ceil((span.right + BOX_MARGIN) / BOX_STEP) * BOX_STEP
+  const bottom = Math.ceil((span.bottom + BOX_MARGIN) / BOX_STEP) * BOX_STEP
   return { left, top, width: right - left, height: bottom - top }
 }
 

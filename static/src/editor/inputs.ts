@@ -2,7 +2,7 @@
 // input rows subscribe here, so they wake when connections change and not on every change of the
 // viewport (React Flow runs every subscriber of its store on each frame of a pan).
 
-import { useCallback, useSyncExternalStore } from 'react'
+import { createContext, useCallback, useContext, useSyncExternalStore } from 'react'
 
 export interface Feed {
   edgeId: string
@@ -56,7 +56,12 @@ export class InputFeeds {
   }
 }
 
-export function useFeeds(feeds: InputFeeds, nodeId: string, port: string): readonly Feed[] {
+/** The canvas's feeds, handed to its nodes. */
+export const FeedsContext = createContext(new InputFeeds())
+
+/** The connections into one input of one node; wakes only when they change. */
+export function useFeeds(nodeId: string, port: string): readonly Feed[] {
+  const feeds = useContext(FeedsContext)
   const read = useCallback(() => feeds.of(nodeId, port), [feeds, nodeId, port])
   return useSyncExternalStore(feeds.subscribe, read)
 }
