@@ -118,7 +118,7 @@ function TextOutput({ run }: { run: NodeView | undefined }) {
   if (!text) {
     return (
       <div className="node-output slot empty" data-output="none">
-        {(run && WAITING[run.status]) ?? 'The output appears here when the node runs'}
+        {(run && WAITING[run.status]) ?? 'No output yet'}
       </div>
     )
   }
