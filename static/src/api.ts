@@ -154,3 +154,37 @@ export interface Page<T> {
   items: T[]
   next_cursor: string | null
 }
+
+export interface Hook {
+  id: string
+  workflow_id: string
+  name: string
+  url: string
+  enabled: boolean
+  callback_url: string
+  created_by: { id: string; name: string } | null
+  created_at: string
+  rotated_at: string | null
+  /** Until when the secret replaced by the last rotation still verifies. */
+  previous_secret_valid_until: string | null
+}
+
+/** A hook with its secret: only in the answer that made it (create, rotate). */
+export interface HookCreated extends Hook {
+  secret: string
+}
+
+export interface Delivery {
+  id: string
+  kind: 'intake' | 'callback'
+  /** intake: accepted, duplicate, rejected; callback: delivered, retrying, failed, refused. */
+  outcome: string
+  reason: string
+  status_code: number
+  run_id: string | null
+  address: string
+  idempotency_key: string | null
+  attempt: number
+  latency_ms: number
+  received_at: string
+}

@@ -5,6 +5,17 @@ export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
 }
 
+/** A moment as people read it: the time of day when it is today, else date and time. */
+export function shortTime(iso: string): string {
+  const date = new Date(iso)
+  const today = new Date().toDateString() === date.toDateString()
+  return today ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }) : date.toLocaleString()
+}
+
+export function dateTime(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+}
+
 export function Alert({ error }: { error: string | null }) {
   return error ? (
     <p className="alert" role="alert">
@@ -13,7 +24,7 @@ export function Alert({ error }: { error: string | null }) {
   ) : null
 }
 
-export function Dialog(props: { title: string; onClose: () => void; children: ReactNode; footer?: ReactNode }) {
+export function Dialog(props: { title: string; onClose: () => void; children: ReactNode; footer?: ReactNode; wide?: boolean }) {
   const ref = useRef<HTMLDivElement>(null)
   const { onClose } = props
   useEffect(() => {
@@ -30,7 +41,7 @@ export function Dialog(props: { title: string; onClose: () => void; children: Re
   }, [onClose])
   return (
     <div className="backdrop" onMouseDown={(event) => event.target === event.currentTarget && onClose()}>
-      <div className="dialog" role="dialog" aria-modal="true" aria-label={props.title} ref={ref}>
+      <div className={props.wide ? 'dialog wide' : 'dialog'} role="dialog" aria-modal="true" aria-label={props.title} ref={ref}>
         <header>
           <h2>{props.title}</h2>
           <button className="ghost icon" data-close aria-label="Close" onClick={onClose}>

@@ -11,6 +11,7 @@ import { api, ApiError, type Role, type User, type WorkflowDetail } from '../api
 import { navigate } from '../router'
 import { Alert, errorText, useNotify } from '../ui'
 import { Canvas } from './Canvas'
+import { HooksDialog } from './HooksDialog'
 import { Link, type LinkState } from './connection'
 import { EditorContext, type EditorContextValue } from './context'
 import { copySelection, deleteElements, paste, plainData, roots, setName } from './doc'
@@ -192,6 +193,8 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
   const [sharing, setSharing] = useState(false)
   const [help, setHelp] = useState(false)
   const [sidebar, setSidebar] = useState(false)
+  const [hooks, setHooks] = useState(false)
+  const [openRun, setOpenRun] = useState<string | null>(null)
   const adder = useRef<((spec: NodeSpec) => void) | null>(null)
 
   // Roles can change while the canvas is open: the owner's editor signals it through presence,
@@ -328,6 +331,9 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
               <button className="ghost" onClick={exportFile}>
                 Export
               </button>
+              <button className="ghost" onClick={() => setHooks(true)}>
+                Webhooks
+              </button>
               <button className={sidebar ? 'ghost active' : 'ghost'} aria-pressed={sidebar} onClick={() => setSidebar(!sidebar)}>
                 History
               </button>
@@ -355,7 +361,7 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
             <ViewingBanner />
             {sidebar && (
               <aside className="sidebar" aria-label="Workflow side panel">
-                <RunsHistory canRun={runBlocked === null} labelOf={labelOf} onRun={runNodes} />
+                <RunsHistory canRun={runBlocked === null} labelOf={labelOf} onRun={runNodes} open={openRun} setOpen={setOpenRun} />
                 <VersionsPanel workflowId={workflowId} canEdit={!readOnly} />
               </aside>
             )}
@@ -370,6 +376,15 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
           />
         )}
         {help && <ShortcutsDialog onClose={() => setHelp(false)} />}
+        {hooks && (
+          <HooksDialog
+            workflowId={workflowId}
+            doc={link.doc}
+            canEdit={role !== 'viewer'}
+            onOpenRun={(runId) => (setOpenRun(runId), setSidebar(true))}
+            onClose={() => setHooks(false)}
+          />
+        )}
       </ReactFlowProvider>
     </EditorContext.Provider>
   )

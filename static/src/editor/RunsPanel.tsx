@@ -5,7 +5,7 @@ import { useReactFlow, useStore, useStoreApi } from '@xyflow/react'
 import { useCallback, useEffect, useRef, useState } from 'react'
 
 import { api, type GraphProblem as Problem } from '../api'
-import { errorText, useNotify } from '../ui'
+import { errorText, shortTime, useNotify } from '../ui'
 import { mediaUrl, STATUS_TEXT } from './NodeRun'
 import { ACTIVE, formatDuration, mediaRef, type MediaRef, type NodeRunOut, type RunDetail } from './runs'
 import { useRunStore, useRunsVersion } from './runStore'
@@ -124,16 +124,19 @@ export function useProblems(workflowId: string, initial: Problem[], onChange: (l
 const TRIGGER: Record<string, string> = { editor: 'Editor', api: 'API', webhook: 'Webhook' }
 const SCOPE: Record<string, string> = { full: 'Full', selected: 'Selected', single: 'Single node' }
 
-function when(iso: string): string {
-  const date = new Date(iso)
-  const today = new Date().toDateString() === date.toDateString()
-  return today ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }) : date.toLocaleString()
+
+interface RunsHistoryProps {
+  canRun: boolean
+  labelOf: (id: string) => string
+  onRun: (scope: Scope, ids: string[]) => void
+  /** The run whose detail is shown (null: the list). */
+  open: string | null
+  setOpen: (runId: string | null) => void
 }
 
-export function RunsHistory(props: { canRun: boolean; labelOf: (id: string) => string; onRun: (scope: Scope, ids: string[]) => void }) {
+export function RunsHistory({ open, setOpen, ...props }: RunsHistoryProps) {
   const store = useRunStore()
   useRunsVersion()
-  const [open, setOpen] = useState<string | null>(null)
   const end = useRef<HTMLLIElement>(null)
 
   useEffect(() => {
@@ -153,7 +156,7 @@ export function RunsHistory(props: { canRun: boolean; labelOf: (id: string) => s
         {store.history.map((run) => (
           <li key={run.id} data-run={run.id} data-status={run.status}>
             <button className="run-item" onClick={() => setOpen(run.id)}>
-              <span>{when(run.created_at)}</span>
+              <span>{shortTime(run.created_at)}</span>
               <span className={`run-badge ${run.status}`}>{run.status}</span>
               <span className="meta">
                 {run.hook ? `Webhook ${run.hook.name}` : (TRIGGER[run.trigger] ?? run.trigger)}
@@ -262,7 +265,7 @@ function RunNode({ node, label, onFocus }: { node: NodeRunOut; label: string; on
           <>
             <dt>Started</dt>
             <dd>
-              {when(node.started_at)}
+              {shortTime(node.started_at)}
               {node.duration_ms !== null ? ` · ${formatDuration(node.duration_ms)}` : ''}
             </dd>
           </>
@@ -325,7 +328,7 @@ export function ViewingBanner() {
   if (!pinned) return null
   return (
     <div className="viewing-banner" role="status">
-      Showing the run of {pinned.startedAt ? when(pinned.startedAt) : 'earlier'} on the canvas
+      Showing the run of {pinned.startedAt ? shortTime(pinned.startedAt) : 'earlier'} on the canvas
       <button className="small" onClick={() => store.pin(null)}>
         Back to live
       </button>

@@ -3,7 +3,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react'
 
 import { api, type Member, type Role, type Version } from '../api'
-import { Alert, Dialog, errorText, useNotify } from '../ui'
+import { Alert, dateTime, Dialog, errorText, useNotify } from '../ui'
 
 export function ShareDialog(props: { workflowId: string; role: Role; onClose: () => void; onChanged: () => void }) {
   const [members, setMembers] = useState<Member[] | null>(null)
@@ -91,9 +91,6 @@ export function ShareDialog(props: { workflowId: string; role: Role; onClose: ()
   )
 }
 
-function when(stamp: string): string {
-  return new Date(stamp).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
-}
 
 export function VersionsPanel(props: { workflowId: string; canEdit: boolean }) {
   const [versions, setVersions] = useState<Version[] | null>(null)
@@ -163,7 +160,7 @@ export function VersionsPanel(props: { workflowId: string; canEdit: boolean }) {
               <div className="version-main">
                 <strong>{v.automatic ? 'Automatic' : v.name}</strong>
                 <span className="muted small">
-                  {when(v.created_at)}
+                  {dateTime(v.created_at)}
                   {v.author ? ` · ${v.author.name}` : ''} · {v.nodes} nodes, {v.edges} connections
                 </span>
               </div>
@@ -190,7 +187,7 @@ export function VersionsPanel(props: { workflowId: string; canEdit: boolean }) {
           }
         >
           <p>
-            The canvas goes back to “{restoring.automatic ? 'automatic version' : restoring.name}” from {when(restoring.created_at)} for everyone on it. The current state
+            The canvas goes back to “{restoring.automatic ? 'automatic version' : restoring.name}” from {dateTime(restoring.created_at)} for everyone on it. The current state
             stays in the history only if it was saved as a version.
           </p>
         </Dialog>
