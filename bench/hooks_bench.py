@@ -12,8 +12,8 @@ sent without waiting between requests. Reported: accepted (202) requests per sec
 latency of the 202s, other answers, that every accepted request made exactly one run (the run ids
 answered against the runs in Postgres), the web process's event-loop lag over the load (from its
 `galaxy_event_loop_lag_seconds` histogram), CPU seconds of the web, worker and load processes,
-and how many of the runs the worker finished. `--profile FILE` samples the web process with
-py-spy (`pip install py-spy`) during the load and writes its top functions to FILE.
+and how many of the runs the worker finished. `--profile FILE` samples the web and worker
+processes with py-spy (`pip install py-spy`) during the load and writes their top functions to FILE.
 """
 
 from __future__ import annotations
@@ -301,7 +301,10 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         backends = asyncio.run(backend_pids(database_url, database))
         cpu_before["postgres"] = cpu_of(backends)
         load = run_load(base, hook_url, secret, args.seconds, args.senders, log_dir / "load.json")
-        spy = profile(web.pid, args.seconds - 4, log_dir / "web.raw") if args.profile else None
+        spies = {}
+        for name, process in measured.items() if args.profile else ():
+            if (spy := profile(process.pid, args.seconds - 4, log_dir / f"{name}.raw")) is not None:
+                spies[name] = spy
         load_cpu = 0.0
         while load.poll() is None:
             load_cpu = cpu_seconds(load.pid) or load_cpu
@@ -310,7 +313,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         cpu_after = {name: cpu_seconds(p.pid) or 0.0 for name, p in measured.items()}
         cpu_after["postgres"] = cpu_of(backends)  # connections opened during the load are not counted
         lag_after = lag_histogram(base)
-        if spy is not None:
+        for spy in spies.values():
             spy.wait(timeout=60)
         outcome = json.loads((log_dir / "load.json").read_text())
         time.sleep(0.5)  # the delivery log and the last answers' runs are written by now
@@ -347,11 +350,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "log_dir": str(log_dir),
             }
         )
-        if spy is not None and (log_dir / "web.raw").exists():
-            report["web_profile_top"] = top_of_profile(log_dir / "web.raw")
-            Path(args.profile).write_text(
-                "\n".join(f"{share:5.1f}%  {frame}" for frame, share in report["web_profile_top"])
-            )
+        sections = []
+        for name in spies:
+            if (log_dir / f"{name}.raw").exists():
+                report[f"{name}_profile_top"] = top = top_of_profile(log_dir / f"{name}.raw")
+                sections.append(f"# {name}\n" + "\n".join(f"{share:5.1f}%  {frame}" for frame, share in top))
+        if sections:
+            Path(args.profile).write_text("\n\n".join(sections) + "\n")
     finally:
         processes.stop()
         admin_sql(ADMIN_URL, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -365,7 +370,7 @@ def main() -> None:
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of web and worker (INFO logs every request)")
     parser.add_argument("--db-pool", type=int, default=10, help="DB_POOL_MAX of web and worker")
     parser.add_argument("--no-worker", dest="worker", action="store_false", help="diagnosis: no worker runs")
-    parser.add_argument("--profile", default="", help="write the web process's py-spy top functions here")
+    parser.add_argument("--profile", default="", help="write the web and worker processes' py-spy top functions here")
     parser.add_argument("--json-out", default="")
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)

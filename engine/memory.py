@@ -13,6 +13,7 @@ import msgspec
 from engine.events import FINAL_NODE_STATUSES, NodeStatus, RunEvent, RunStatus, with_seq
 from engine.plan import Plan
 from engine.store import (
+    Begun,
     CachedNode,
     Claim,
     Finished,
@@ -82,14 +83,14 @@ class MemoryRunStore:
         run = self.runs.get(run_id)
         return run.snapshot if run else None
 
-    async def begin(self, run_id: str) -> list[CachedNode] | None:
+    async def begin(self, run_id: str) -> Begun | None:
         run = self.runs[run_id]
-        if run.status != RunStatus.QUEUED:
+        if run.status != RunStatus.QUEUED or run.cancel_requested:
             return None
         run.status, run.started_at = RunStatus.RUNNING, _now()
-        return [
-            CachedNode(n.node_id, n.node_type, n.outputs) for n in run.nodes.values() if n.status == NodeStatus.CACHED
-        ]
+        nodes = sorted(run.nodes.values(), key=lambda n: n.node_id)
+        cached = [CachedNode(n.node_id, n.node_type, n.outputs) for n in nodes if n.status == NodeStatus.CACHED]
+        return Begun(cached=cached, ready=await self.ready(run_id))
 
     async def ready(self, run_id: str) -> list[str]:
         run = self.runs[run_id]

@@ -94,16 +94,23 @@ class RunScheduler:
     # --- entry points (queue jobs) -------------------------------------------------------
 
     async def start_run(self, run_id: str) -> None:
-        """Start a queued run: announce it, then execute its ready nodes."""
+        """Start a queued run: announce it, then execute its ready nodes.
+
+        The announcement (`run_started` and the cached nodes) goes out with the first node's
+        `node_started` when this worker runs the only ready node, in one publish; when other
+        nodes are handed to other workers, it goes out before them, so no event of the run can
+        precede it."""
         state = await self._state(run_id)
         if state is None:
             return
         snapshot = state.snapshot
-        cached = await self.store.begin(run_id)
-        if cached is not None:
+        begun = await self.store.begin(run_id)
+        announce: list[RunEvent] = []
+        if begun is None:  # started before (this job is a retry): carry on with what is ready
+            ready = await self.store.ready(run_id)
+        else:
             self.observer.run_started(snapshot.trigger)
-            await self.events.publish(
-                snapshot.workflow_id,
+            announce.append(
                 RunStarted(
                     run_id=run_id,
                     workflow_id=snapshot.workflow_id,
@@ -111,12 +118,11 @@ class RunScheduler:
                     trigger=snapshot.trigger,
                     node_ids=snapshot.node_ids,
                     at=_now(),
-                ),
+                )
             )
-            for node in cached:
+            for node in begun.cached:
                 state.outputs[node.node_id] = node.outputs
-                await self.events.publish(
-                    snapshot.workflow_id,
+                announce.append(
                     NodeFinished(
                         run_id=run_id,
                         node_id=node.node_id,
@@ -124,14 +130,17 @@ class RunScheduler:
                         status=NodeStatus.CACHED,
                         outputs=node.outputs,
                         at=_now(),
-                    ),
+                    )
                 )
-        ready = await self.store.ready(run_id)
+            ready = begun.ready
+        if len(ready) != 1 and announce:
+            await self.events.publish_all(snapshot.workflow_id, announce)
+            announce = []
         if not ready:
             await self._finalize(state)
             return
         await self.dispatcher.run_nodes(run_id, [(node_id, 0) for node_id in ready[1:]])
-        await self._run_claimed(state, ready[:1])
+        await self._run_claimed(state, ready[:1], announce)
 
     async def run_nodes(self, run_id: str, node_ids: Sequence[str]) -> None:
         """Execute ready nodes of a run side by side, each followed by whatever it makes ready
@@ -207,14 +216,17 @@ class RunScheduler:
             self._runs.move_to_end(run_id)
         return state
 
-    async def _run_claimed(self, state: RunState, node_ids: Sequence[str]) -> None:
+    async def _run_claimed(self, state: RunState, node_ids: Sequence[str], announce: Sequence[RunEvent] = ()) -> None:
+        """Claim and run nodes; `announce`: events to publish before their `node_started`."""
         snapshot = state.snapshot
         claims = await self.store.claim(snapshot.run_id, node_ids, self.worker_id, self.lease_seconds)
         if not claims:
+            if announce:
+                await self.events.publish_all(snapshot.workflow_id, announce)
             await self._finalize(state)
             return
         started = [self._started(state, node_id, claim) for node_id, claim in claims.items()]
-        await self.events.publish_all(snapshot.workflow_id, started)
+        await self.events.publish_all(snapshot.workflow_id, [*announce, *started])
         chains = [self._chain(state, node_id, claim) for node_id, claim in claims.items()]
         if len(chains) == 1:
             await chains[0]

@@ -34,6 +34,14 @@ class CachedNode(msgspec.Struct, frozen=True):
     outputs: dict[str, Any]
 
 
+class Begun(msgspec.Struct, frozen=True):
+    """A run that has just moved from queued to running: its cached nodes, and the nodes ready
+    to run at that moment."""
+
+    cached: list[CachedNode]
+    ready: list[str]
+
+
 class Claim(msgspec.Struct, frozen=True):
     """A node this worker now holds: its attempt number (1 for the first) and start time."""
 
@@ -101,8 +109,9 @@ class RunStore(Protocol):
         """The run's snapshot, or None when the run does not exist."""
         ...
 
-    async def begin(self, run_id: str) -> list[CachedNode] | None:
-        """Move a queued run to running; return its cached nodes, or None if it was not queued."""
+    async def begin(self, run_id: str) -> Begun | None:
+        """Move a queued run to running; return its cached and ready nodes, or None if it was not
+        queued (or is being cancelled)."""
         ...
 
     async def ready(self, run_id: str) -> list[str]:

@@ -79,17 +79,24 @@ WHERE run = $1 AND status = 'pending' RETURNING node_id, node_type
 
 # --- workers: the engine's RunStore ----------------------------------------------------------
 
-SNAPSHOT = "SELECT workflow, graph::text AS graph, inputs::text AS inputs, scope, trigger FROM runs WHERE id = $1"
-
-MEMBERS = "SELECT node_id FROM node_runs WHERE run = $1 ORDER BY node_id"
-
-BEGIN = """
-UPDATE runs SET status = 'running', started_at = now(), heartbeat_at = now()
-WHERE id = $1 AND status = 'queued' AND cancel_requested_at IS NULL RETURNING id
+SNAPSHOT = """
+SELECT workflow, graph::text AS graph, inputs::text AS inputs, scope, trigger,
+    ARRAY(SELECT node_id FROM node_runs WHERE run = $1 ORDER BY node_id) AS members
+FROM runs WHERE id = $1
 """
 
-CACHED = """
-SELECT node_id, node_type, outputs::text AS outputs FROM node_runs WHERE run = $1 AND status = 'cached' ORDER BY node_id
+# Starts a queued run and reads its cached and ready nodes in the same statement: no row when the
+# run was not queued; else one row per such node (one row of NULLs when there is none). The
+# reading part sees the node rows as they were, which the update of the run does not change.
+BEGIN = """
+WITH started AS (
+    UPDATE runs SET status = 'running', started_at = now(), heartbeat_at = now()
+    WHERE id = $1 AND status = 'queued' AND cancel_requested_at IS NULL RETURNING id
+)
+SELECT n.node_id, n.node_type, n.status, CASE WHEN n.status = 'cached' THEN n.outputs::text END AS outputs
+FROM started s
+LEFT JOIN node_runs n ON n.run = s.id AND (n.status = 'cached' OR (n.status = 'pending' AND n.waits_for = 0))
+ORDER BY n.node_id
 """
 
 READY = """

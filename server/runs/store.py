@@ -21,6 +21,7 @@ from engine.events import NodeStatus, RunStatus
 from engine.graph import Graph
 from engine.plan import CachedOutput, Plan
 from engine.store import (
+    Begun,
     CachedNode,
     Claim,
     Finished,
@@ -89,11 +90,9 @@ class PostgresRunStore:
         raise AssertionError("unreachable")
 
     async def snapshot(self, run_id: str) -> RunSnapshot | None:
-        async with self.pool.acquire() as connection:
-            row = await connection.fetchrow(sql.SNAPSHOT, run_id)
-            if row is None:
-                return None
-            members = await connection.fetch(sql.MEMBERS, run_id)
+        row = await self.pool.fetchrow(sql.SNAPSHOT, run_id)
+        if row is None:
+            return None
         return RunSnapshot(
             run_id=run_id,
             workflow_id=str(row["workflow"]),
@@ -101,16 +100,17 @@ class PostgresRunStore:
             inputs=decode_json(row["inputs"]),
             scope=row["scope"],
             trigger=row["trigger"],
-            node_ids=[m["node_id"] for m in members],
+            node_ids=list(row["members"]),
         )
 
-    async def begin(self, run_id: str) -> list[CachedNode] | None:
-        async with self.pool.acquire() as connection:
-            started = await connection.fetchval(sql.BEGIN, run_id)
-            if started is None:
-                return None
-            rows = await connection.fetch(sql.CACHED, run_id)
-        return [CachedNode(r["node_id"], r["node_type"], decode_json(r["outputs"])) for r in rows]
+    async def begin(self, run_id: str) -> Begun | None:
+        rows = await self.pool.fetch(sql.BEGIN, run_id)
+        if not rows:
+            return None
+        cached = [
+            CachedNode(r["node_id"], r["node_type"], decode_json(r["outputs"])) for r in rows if r["status"] == "cached"
+        ]
+        return Begun(cached=cached, ready=[r["node_id"] for r in rows if r["status"] == "pending"])
 
     async def ready(self, run_id: str) -> list[str]:
         rows = await self.pool.fetch(sql.READY, run_id)

@@ -5,7 +5,7 @@ import asyncio
 from engine_testkit import edge, graph, node
 from scheduler_kit import Harness, Recorder, kit_node_types
 
-from engine.events import NodeFinished, RunFinished, RunStarted
+from engine.events import NodeFinished, NodeProgress, NodeStarted, NodeStatus, RunFinished, RunStarted
 from engine.plan import Scope, plan_run
 from engine.store import RunSnapshot
 
@@ -45,6 +45,50 @@ def test_events_are_numbered_without_gaps() -> None:
     events = harness.run_events(run_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+
+
+def test_a_run_is_announced_with_its_cached_nodes_before_any_node_starts() -> None:
+    harness = Harness(kit_node_types(Recorder()))
+    g = graph([node("a", "sleep"), node("b", "sleep"), node("c", "sleep")], [edge("e1", "a", "out", "b", "a")])
+
+    async def scenario() -> tuple[str, str]:
+        first = await harness.run(g)  # a and c ready at once: announced before c goes to the queue
+        return first, await harness.run(g, Scope.SINGLE, ("b",))  # a cached, b the only ready node
+
+    first, single = asyncio.run(scenario())
+    events = harness.run_events(first)
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert sorted(e.node_id for e in events if isinstance(e, NodeStarted)) == ["a", "b", "c"]
+    events = [e for e in harness.run_events(single) if not isinstance(e, NodeProgress)]
+    assert [type(e).__name__ for e in events] == [
+        "RunStarted",
+        "NodeFinished",
+        "NodeStarted",
+        "NodeFinished",
+        "RunFinished",
+    ]
+    cached, started = events[1], events[2]
+    assert isinstance(cached, NodeFinished) and (cached.node_id, cached.status) == ("a", NodeStatus.CACHED)
+    assert isinstance(started, NodeStarted) and started.node_id == "b"
+    assert [e.seq for e in events[:3]] == [1, 2, 3]
+
+
+def test_a_start_job_run_again_after_the_run_began_carries_on_without_a_second_announcement() -> None:
+    harness = Harness(kit_node_types(Recorder()))
+    g = graph([node("a", "sleep"), node("b", "sleep")], [edge("e1", "a", "out", "b", "a")])
+
+    async def scenario() -> None:
+        plan = await plan_run(g, harness.registry, Scope.FULL, (), {}, harness.lookup)
+        harness.store.add(RunSnapshot(run_id="r", workflow_id="wf", graph=g), plan)
+        assert await harness.store.begin("r") is not None  # the first attempt began the run, then died
+        assert await harness.store.begin("r") is None
+        await harness.schedulers[0].start_run("r")
+        await harness.dispatcher.drain()
+
+    asyncio.run(scenario())
+    assert _statuses(harness, "r") == {"a": "success", "b": "success"}
+    kinds = [type(e).__name__ for e in harness.run_events("r")]
+    assert "RunStarted" not in kinds and kinds[-1] == "RunFinished"
 
 
 def _statuses(harness: Harness, run_id: str) -> dict[str, str]:
