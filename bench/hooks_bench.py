@@ -346,6 +346,13 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "cpu_ms_per_accepted_request": {
                     k: round(1000 * (cpu_after[k] - cpu_before[k]) / max(1, len(accepted)), 2) for k in cpu_before
                 },
+                # The worker falls behind under this load: its cost per run it actually finished.
+                "worker_cpu_ms_per_finished_run": round(
+                    1000
+                    * (cpu_after.get("worker", 0.0) - cpu_before.get("worker", 0.0))
+                    / max(1, sum(n for s, n in finished_during.items() if s not in ("queued", "running"))),
+                    2,
+                ),
                 "load_average_after": os.getloadavg(),
                 "log_dir": str(log_dir),
             }
