@@ -210,6 +210,9 @@ const NodeBody = memo(function NodeBody({ spec, id, data, readOnly, detailed, sh
 function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
   const glow = { '--glow': spec.outputs[0] ? PORT_COLOURS[spec.outputs[0].type] : 'var(--accent)' } as React.CSSProperties
   const outputType = spec.category === 'inputs' ? undefined : spec.outputs[0]?.type
+  // Only nodes with an image output show something of a run in their body (a thumbnail): for the
+  // others a run starting leaves the body as it was, and it does not render again.
+  const thumbs = spec.category !== 'inputs' && spec.outputs.some((port) => port.type === 'image')
   function SpecNode({ id, data, selected }: NodeProps<FlowNode>) {
     const { readOnly } = useEditor()
     const detailed = useDetailed()
@@ -227,7 +230,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
           </span>
           {detailed && <Menu nodeId={id} label={label} onRename={() => setRenaming(true)} />}
         </header>
-        <NodeBody spec={spec} id={id} data={data} readOnly={readOnly} detailed={detailed} shown={status !== undefined} />
+        <NodeBody spec={spec} id={id} data={data} readOnly={readOnly} detailed={detailed} shown={thumbs && status !== undefined} />
         {(status || outputType === 'text') && <NodeOutput nodeId={id} outputType={outputType} />}
       </div>
     )
