@@ -88,3 +88,29 @@ async def test_appends_go_on_after_a_script_flush_and_a_killed_connection(servic
         await journal.close()
         await redis.aclose()
         await admin.aclose()
+
+
+async def test_appends_in_flight_together_run_in_the_order_sent_also_across_a_script_flush(
+    services: ServiceUrls,
+) -> None:
+    redis = Redis.from_url(services.redis_url)
+    admin = Redis.from_url(services.redis_url)
+    journal = RedisJournal(redis, f"{services.namespace}:journal-test-{time.monotonic_ns()}")
+
+    def order(entry_id: str) -> tuple[int, int]:
+        millis, seq = entry_id.split("-")
+        return int(millis), int(seq)
+
+    try:
+        for round_ in range(2):
+            await admin.script_flush()  # every append in flight finds the script gone, then retries
+            sent = [bytes([round_, i]) for i in range(60)]
+            results = await asyncio.gather(*(journal.append([Append("d", update, None)]) for update in sent))
+            ids = [entry_ids[0] for entry_ids in results]
+            assert ids == sorted(ids, key=order)
+        updates = [update for _, update, _ in await journal.read("d")]
+        assert updates == [bytes([r, i]) for r in range(2) for i in range(60)]
+    finally:
+        await journal.close()
+        await redis.aclose()
+        await admin.aclose()
