@@ -83,16 +83,9 @@ class _ReadCache:
         self._views: OrderedDict[UUID, tuple[_Stamp, DocumentView]] = OrderedDict()
 
     async def read(self, workflow_id: UUID, codec: DocumentCodec) -> DocumentView:
-        rows = await Workflow.raw(
-            "SELECT xmin::text AS row_version, "
-            "(SELECT max(id) FROM document_updates WHERE workflow = {}) AS last_update "
-            "FROM workflows WHERE id = {} AND deleted_at IS NULL",
-            workflow_id,
-            workflow_id,
-        )
-        if not rows:
+        stamp = await _stamp(workflow_id)
+        if stamp is None:
             raise NotFound(NOT_FOUND)
-        stamp = _Stamp(rows[0]["row_version"], rows[0]["last_update"])
         cached = self._views.get(workflow_id)
         if cached is not None and cached[0] == stamp:
             self._views.move_to_end(workflow_id)
@@ -108,6 +101,23 @@ class _ReadCache:
 
 
 _read_cache = _ReadCache()
+
+_STAMP = (
+    "SELECT xmin::text AS row_version, (SELECT max(id) FROM document_updates WHERE workflow = $1) AS last_update "
+    "FROM workflows WHERE id = $1 AND deleted_at IS NULL"
+)
+
+
+async def _stamp(workflow_id: UUID) -> _Stamp | None:
+    """The stamp of a live workflow's stored document. On every run start and read, so it goes
+    to the pool directly when there is one (the web and the worker start it)."""
+    pool: asyncpg.Pool | None = Workflow._meta.db.pool  # type: ignore[attr-defined]
+    if pool is not None:
+        row = await pool.fetchrow(_STAMP, workflow_id)
+    else:
+        rows = await Workflow.raw(_STAMP.replace("$1", "{}"), workflow_id, workflow_id)
+        row = rows[0] if rows else None
+    return None if row is None else _Stamp(row["row_version"], row["last_update"])
 
 
 async def read_document(workflow_id: UUID, codec: DocumentCodec, live_state: bytes | None = None) -> DocumentView:
