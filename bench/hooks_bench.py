@@ -2,13 +2,14 @@
 
     python -m bench.hooks_bench                     (Postgres and Redis on 127.0.0.1, like the tests)
     python -m bench.hooks_bench --seconds 30 --senders 50 --profile /tmp/web.txt
+    python -m bench.hooks_bench --seconds 20 --rate 250       (an open loop at 250 requests a second)
 
 It creates a scratch database (dropped afterwards), starts one web and one worker process on a
 Redis namespace of its own, signs up a user, imports a one-node workflow (a Text node whose text
 is the input `topic`) and makes a hook for it. Then a separate load process runs `--senders`
 concurrent senders, each on its own keep-alive connection, for `--seconds`: every request is a
 new Standard Webhooks message (unique `webhook-id`, signed with the `standardwebhooks` package)
-sent without waiting between requests. Reported: accepted (202) requests per second, p50/p99/max
+sent without waiting between requests (or, with `--rate`, on a fixed schedule). Reported: accepted (202) requests per second, p50/p99/max
 latency of the 202s, other answers, that every accepted request made exactly one run (the run ids
 answered against the runs in Postgres), the web process's event-loop lag over the load (from its
 `galaxy_event_loop_lag_seconds` histogram), CPU seconds of the web, worker and load processes,
@@ -84,14 +85,24 @@ class KeepAlive:
             self.writer.close()
 
 
-async def _sender(url: str, secret: str, deadline: float, out: list[Any]) -> None:
+async def _sender(
+    url: str, secret: str, deadline: float, out: list[Any], interval: float | None = None, offset: float = 0.0
+) -> None:
+    """Send webhooks until `deadline`: each as soon as the previous was answered, or, with an
+    `interval`, on a fixed schedule (an open loop), the latency then counted from the time the
+    request was due, so that a sender held up by a slow answer does not hide the wait."""
     from standardwebhooks import Webhook
 
     parts = urlsplit(url)
     client = KeepAlive(parts.hostname or "127.0.0.1", parts.port or 80)
     signer = Webhook(secret)
+    due = time.perf_counter() + offset
     try:
         while time.monotonic() < deadline:
+            if interval is not None:
+                if (wait := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                due += interval
             message_id = f"msg_{secrets.token_hex(12)}"
             body = json.dumps({"inputs": {"topic": message_id}})
             now = datetime.now(UTC)
@@ -101,7 +112,7 @@ async def _sender(url: str, secret: str, deadline: float, out: list[Any]) -> Non
                 "webhook-signature": signer.sign(message_id, now, body),
                 "content-type": "application/json",
             }
-            started = time.perf_counter()
+            started = time.perf_counter() if interval is None else min(due - interval, time.perf_counter())
             try:
                 status, answer = await client.post(parts.path, body.encode(), headers)
             except (OSError, ConnectionError, asyncio.IncompleteReadError) as err:
@@ -116,18 +127,21 @@ async def _sender(url: str, secret: str, deadline: float, out: list[Any]) -> Non
         client.close()
 
 
-async def _load(url: str, secret: str, seconds: float, senders: int) -> dict[str, Any]:
+async def _load(url: str, secret: str, seconds: float, senders: int, rate: float | None) -> dict[str, Any]:
     results: list[Any] = []
     started = time.monotonic()
     deadline = started + seconds
-    await asyncio.gather(*(_sender(url, secret, deadline, results) for _ in range(senders)))
+    interval = senders / rate if rate else None  # each sender's share of the offered rate
+    await asyncio.gather(
+        *(_sender(url, secret, deadline, results, interval, i * (interval or 0) / senders) for i in range(senders))
+    )
     return {"elapsed": time.monotonic() - started, "results": results}
 
 
 def load_main(args: argparse.Namespace) -> None:
     import uvloop
 
-    outcome = uvloop.run(_load(args.url, args.secret, args.seconds, args.senders))
+    outcome = uvloop.run(_load(args.url, args.secret, args.seconds, args.senders, args.rate))
     Path(args.out).write_text(json.dumps(outcome))
 
 
@@ -214,9 +228,11 @@ def cpu_of(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) or 0.0 for pid in pids)
 
 
-def run_load(base: str, url: str, secret: str, seconds: float, senders: int, out: Path) -> subprocess.Popen[bytes]:
+def run_load(
+    base: str, url: str, secret: str, seconds: float, senders: int, out: Path, rate: float = 0.0
+) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "bench.hooks_bench", "--load", "--url", url, "--secret", secret]
-    argv += ["--seconds", str(seconds), "--senders", str(senders), "--out", str(out)]
+    argv += ["--seconds", str(seconds), "--senders", str(senders), "--rate", str(rate), "--out", str(out)]
     return subprocess.Popen(argv, cwd=PROJECT_ROOT)
 
 
@@ -269,6 +285,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "started_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "senders": args.senders,
+        "offered_per_second": args.rate or "as fast as answered",
         "seconds": args.seconds,
         "log_level": args.log_level,
         "db_pool_max": args.db_pool,
@@ -300,7 +317,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         cpu_before = {name: cpu_seconds(p.pid) or 0.0 for name, p in measured.items()}
         backends = asyncio.run(backend_pids(database_url, database))
         cpu_before["postgres"] = cpu_of(backends)
-        load = run_load(base, hook_url, secret, args.seconds, args.senders, log_dir / "load.json")
+        load = run_load(base, hook_url, secret, args.seconds, args.senders, log_dir / "load.json", args.rate)
         spies = {}
         for name, process in measured.items() if args.profile else ():
             if (spy := profile(process.pid, args.seconds - 4, log_dir / f"{name}.raw")) is not None:
@@ -374,6 +391,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.hooks_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--senders", type=int, default=50)
+    parser.add_argument(
+        "--rate", type=float, default=0.0,
+        help="offer this many requests per second in all, on a fixed schedule (default: each sender sends again "
+        "as soon as it is answered); latency then counts from when a request was due",
+    )  # fmt: skip
     parser.add_argument("--log-level", default="WARNING", help="LOG_LEVEL of web and worker (INFO logs every request)")
     parser.add_argument("--db-pool", type=int, default=10, help="DB_POOL_MAX of web and worker")
     parser.add_argument("--no-worker", dest="worker", action="store_false", help="diagnosis: no worker runs")
