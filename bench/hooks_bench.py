@@ -9,12 +9,13 @@ Redis namespace of its own, signs up a user, imports a one-node workflow (a Text
 is the input `topic`) and makes a hook for it. Then a separate load process runs `--senders`
 concurrent senders, each on its own keep-alive connection, for `--seconds`: every request is a
 new Standard Webhooks message (unique `webhook-id`, signed with the `standardwebhooks` package)
-sent without waiting between requests (or, with `--rate`, on a fixed schedule). Reported: accepted (202) requests per second, p50/p99/max
-latency of the 202s, other answers, that every accepted request made exactly one run (the run ids
-answered against the runs in Postgres), the web process's event-loop lag over the load (from its
-`galaxy_event_loop_lag_seconds` histogram), CPU seconds of the web, worker and load processes,
-and how many of the runs the worker finished. `--profile FILE` samples the web and worker
-processes with py-spy (`pip install py-spy`) during the load and writes their top functions to FILE.
+sent without waiting between requests (or, with `--rate`, on a fixed schedule). Reported:
+accepted (202) requests per second, p50/p99/max latency of the 202s, other answers, that every
+accepted request made exactly one run (the run ids answered against the runs in Postgres), the
+web process's event-loop lag over the load (from its `galaxy_event_loop_lag_seconds` histogram),
+CPU seconds of the web, worker and load processes, and how many of the runs the worker finished.
+`--profile FILE` samples the web and worker processes with py-spy (`pip install py-spy`) during
+the load and writes their top functions to FILE.
 """
 
 from __future__ import annotations
