@@ -109,14 +109,10 @@ _STAMP = (
 
 
 async def _stamp(workflow_id: UUID) -> _Stamp | None:
-    """The stamp of a live workflow's stored document. On every run start and read, so it goes
-    to the pool directly when there is one (the web and the worker start it)."""
-    pool: asyncpg.Pool | None = Workflow._meta.db.pool  # type: ignore[attr-defined]
-    if pool is not None:
-        row = await pool.fetchrow(_STAMP, workflow_id)
-    else:
-        rows = await Workflow.raw(_STAMP.replace("$1", "{}"), workflow_id, workflow_id)
-        row = rows[0] if rows else None
+    """The stamp of a live workflow's stored document. Read on every run start and every read,
+    so it goes to the pool the web app starts with (server/app.py) without Piccolo's query layer."""
+    pool: asyncpg.Pool = Workflow._meta.db.pool  # type: ignore[attr-defined]
+    row = await pool.fetchrow(_STAMP, workflow_id)
     return None if row is None else _Stamp(row["row_version"], row["last_update"])
 
 

@@ -1,5 +1,7 @@
-// Small shared pieces: errors in place, dialogs, toasts.
+// Small shared pieces: errors in place, dialogs, toasts, a list read from the API.
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react'
+
+import { api } from './api'
 
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error)
@@ -14,6 +16,40 @@ export function shortTime(iso: string): string {
 
 export function dateTime(iso: string): string {
   return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+}
+
+/**
+ * A list the API answers at `path` (`{items}`), read when the component mounts; `error` is the
+ * last read's or change's. `act` runs a change, reads the list again and calls `onChanged`;
+ * it answers whether the change went through.
+ */
+export function useListOf<T>(path: string, onChanged?: () => void) {
+  const [items, setItems] = useState<T[] | null>(null)
+  const [error, setError] = useState<string | null>(null)
+  const reload = useCallback(async () => {
+    try {
+      setItems((await api<{ items: T[] }>('GET', path)).items)
+    } catch (e) {
+      setError(errorText(e))
+    }
+  }, [path])
+  useEffect(() => void reload(), [reload])
+  const act = useCallback(
+    async (action: () => Promise<unknown>): Promise<boolean> => {
+      setError(null)
+      try {
+        await action()
+        await reload()
+        onChanged?.()
+        return true
+      } catch (e) {
+        setError(errorText(e))
+        return false
+      }
+    },
+    [reload, onChanged],
+  )
+  return { items, error, reload, act }
 }
 
 export function Alert({ error }: { error: string | null }) {

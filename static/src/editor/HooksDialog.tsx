@@ -6,7 +6,7 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react'
 import type * as Y from 'yjs'
 
 import { api, type Delivery, type Hook, type HookCreated, type Page } from '../api'
-import { Alert, dateTime, Dialog, errorText, shortTime, useNotify } from '../ui'
+import { Alert, dateTime, Dialog, errorText, shortTime, useListOf, useNotify } from '../ui'
 import { plainData, roots } from './doc'
 
 export interface WorkflowInput {
@@ -76,37 +76,11 @@ interface HooksDialogProps {
 }
 
 export function HooksDialog({ workflowId, doc, canEdit, onOpenRun, onClose }: HooksDialogProps) {
-  const [hooks, setHooks] = useState<Hook[] | null>(null)
-  const [error, setError] = useState<string | null>(null)
   const [fresh, setFresh] = useState<HookCreated | null>(null)
   const [log, setLog] = useState<Hook | null>(null)
   const inputs = useInputs(doc)
   const base = `/api/workflows/${workflowId}/hooks`
-
-  const load = useCallback(async () => {
-    try {
-      setHooks((await api<{ items: Hook[] }>('GET', base)).items)
-    } catch (e) {
-      setError(errorText(e))
-    }
-  }, [base])
-  useEffect(() => void load(), [load])
-
-  /** Run a change; answers whether it went through (its error is shown when not). */
-  const act = useCallback(
-    async (action: () => Promise<unknown>): Promise<boolean> => {
-      setError(null)
-      try {
-        await action()
-        await load()
-        return true
-      } catch (e) {
-        setError(errorText(e))
-        return false
-      }
-    },
-    [load],
-  )
+  const { items: hooks, error, act } = useListOf<Hook>(base)
 
   function create(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
@@ -308,7 +282,7 @@ function HookItem({ hook, canEdit, act, onRotated, onLog, onDeleted }: HookItemP
                   <button className="small" onClick={() => void act(async () => onRotated(await api<HookCreated>('POST', `${path}/rotate`)))}>
                     Rotate secret
                   </button>
-                  <span className="grow" />
+                  <span className="spacer" />
                   <button className="small ghost danger" aria-label={`Delete ${hook.name}`} onClick={() => setDeleting(true)}>
                     Delete
                   </button>
@@ -379,7 +353,7 @@ function DeliveryLog({ hook, onBack, onOpenRun, onClose }: { hook: Hook; onBack:
         <button className="ghost small" onClick={onBack}>
           ← Webhooks
         </button>
-        <span className="grow" />
+        <span className="spacer" />
         <button className="small" onClick={() => void refresh()}>
           Refresh
         </button>

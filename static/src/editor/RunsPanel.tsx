@@ -124,7 +124,6 @@ export function useProblems(workflowId: string, initial: Problem[], onChange: (l
 const TRIGGER: Record<string, string> = { editor: 'Editor', api: 'API', webhook: 'Webhook' }
 const SCOPE: Record<string, string> = { full: 'Full', selected: 'Selected', single: 'Single node' }
 
-
 interface RunsHistoryProps {
   canRun: boolean
   labelOf: (id: string) => string

@@ -1,35 +1,14 @@
 // Dialogs and side panels of the canvas page: sharing, version history, keyboard shortcuts.
 
-import { useCallback, useEffect, useState, type FormEvent } from 'react'
+import { useEffect, useState, type FormEvent } from 'react'
 
 import { api, type Member, type Role, type Version } from '../api'
-import { Alert, dateTime, Dialog, errorText, useNotify } from '../ui'
+import { Alert, dateTime, Dialog, useListOf, useNotify } from '../ui'
 
 export function ShareDialog(props: { workflowId: string; role: Role; onClose: () => void; onChanged: () => void }) {
-  const [members, setMembers] = useState<Member[] | null>(null)
-  const [error, setError] = useState<string | null>(null)
   const owner = props.role === 'owner'
   const base = `/api/workflows/${props.workflowId}/members`
-
-  const load = useCallback(async () => {
-    try {
-      setMembers((await api<{ items: Member[] }>('GET', base)).items)
-    } catch (e) {
-      setError(errorText(e))
-    }
-  }, [base])
-  useEffect(() => void load(), [load])
-
-  async function act(action: () => Promise<unknown>) {
-    setError(null)
-    try {
-      await action()
-      await load()
-      props.onChanged()
-    } catch (e) {
-      setError(errorText(e))
-    }
-  }
+  const { items: members, error, act } = useListOf<Member>(base, props.onChanged)
 
   function invite(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
@@ -91,52 +70,33 @@ export function ShareDialog(props: { workflowId: string; role: Role; onClose: ()
   )
 }
 
-
 export function VersionsPanel(props: { workflowId: string; canEdit: boolean }) {
-  const [versions, setVersions] = useState<Version[] | null>(null)
-  const [error, setError] = useState<string | null>(null)
   const [restoring, setRestoring] = useState<Version | null>(null)
   const notify = useNotify()
   const base = `/api/workflows/${props.workflowId}/versions`
-
-  const load = useCallback(async () => {
-    try {
-      setVersions((await api<{ items: Version[] }>('GET', base)).items)
-    } catch (e) {
-      setError(errorText(e))
-    }
-  }, [base])
+  const { items: versions, error, reload, act } = useListOf<Version>(base)
   useEffect(() => {
-    void load()
-    const timer = window.setInterval(() => void load(), 15000)
+    const timer = window.setInterval(() => void reload(), 15000)
     return () => window.clearInterval(timer)
-  }, [load])
+  }, [reload])
 
-  async function save(event: FormEvent<HTMLFormElement>) {
+  function save(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
     const form = event.currentTarget
     const name = String(new FormData(form).get('name')).trim()
-    setError(null)
-    try {
+    void act(async () => {
       await api('POST', base, { name })
       form.reset()
       notify(`Saved version “${name}”.`)
-      await load()
-    } catch (e) {
-      setError(errorText(e))
-    }
+    })
   }
 
-  async function restore(version: Version) {
-    setError(null)
-    try {
+  function restore(version: Version) {
+    void act(async () => {
       await api('POST', `${base}/${version.id}/restore`)
       setRestoring(null)
       notify(`Restored “${version.name || 'automatic version'}”. Everyone sees it now.`)
-      await load()
-    } catch (e) {
-      setError(errorText(e))
-    }
+    })
   }
 
   return (
