@@ -9,7 +9,7 @@
 # (give those --no-healthcheck: the health check probes the web server's /healthz).
 # DATABASE_URL (postgresql://...), REDIS_URL (redis://...) and SECRET_KEY (at least 32 random
 # characters) must be set; the image starts no embedded Postgres or Redis. Mount a volume on
-# /app/data to keep uploaded media.
+# /app/data to keep uploaded media and the web processes' spool of edits (collab/spool.py).
 
 # --- Stage 1: build the editor (static files only; nothing from Node reaches the runtime) ---
 FROM node:20-slim AS editor
@@ -47,10 +47,11 @@ ENV GALAXY_STATIC_DIR=/app/static/dist
 RUN groupadd --system --gid 10001 galaxy \
     && useradd --system --uid 10001 --gid galaxy --home-dir /app/data --no-create-home \
         --shell /usr/sbin/nologin galaxy \
-    && mkdir -p /app/data/media \
+    && mkdir -p /app/data/media /app/data/spool \
     && chown -R galaxy:galaxy /app/data
 ENV GALAXY_DATA_DIR=/app/data \
-    MEDIA_DIR=/app/data/media
+    MEDIA_DIR=/app/data/media \
+    COLLAB_SPOOL_DIR=/app/data/spool
 
 USER galaxy
 EXPOSE 8000

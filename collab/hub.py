@@ -3,12 +3,15 @@
 - Loading subscribes to the document's bus channel first, then reads the store, so nothing
   published meanwhile is missed (messages that arrive during the load are replayed after it).
   Concurrent joins of a room being loaded wait for the same load.
-- A local update is journaled (collab/journal.py) and published to the other processes in one
-  step before any client sees it, then delivered to this process's clients. Only the process
-  whose client sent an update stores it: local updates are batched and appended to the store
-  every `flush_interval` seconds, then released from the journal; updates from the bus are
-  applied, not stored. Every `sweep_interval` the journal is swept for entries nobody stored
-  (their process died): they are stored and published.
+- A local update is written to this process's spool (collab/spool.py: a file, so it outlives
+  the process) and delivered to this process's clients at once; then it is journaled
+  (collab/journal.py) and published to the other processes in one step, so no other process
+  shows it before it is in Redis. Without a spool (or when writing to it fails) the update
+  waits for the journal before anyone sees it. Only the process whose client sent an update
+  stores it: local updates are batched and appended to the store every `flush_interval`
+  seconds, then released from the journal; updates from the bus are applied, not stored.
+  Every `sweep_interval` the journal is swept for entries nobody stored, and the spool
+  directory for segments of dead processes: both are stored and published.
 - Every `sync_interval` each room publishes its state vector and a digest of its delete set; a
   process that has more answers with the difference, one that has less asks. Updates that Redis
   dropped heal this way.
@@ -36,6 +39,7 @@ from collab.keys import CollabKeys
 from collab.metrics import HubMetrics
 from collab.persistence import Persistence, Slot
 from collab.room import Limits, Room
+from collab.spool import Spool
 from collab.store import DocumentGone, DocumentStore, load_document
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ class _Outgoing:
     author: str | None = None
     origin: Connection | None = None
     reply: tuple[Connection, bytes] | None = None
+    spooled: int | None = None  # its sequence number in the spool: already delivered locally
 
 
 class Hub(Persistence):
@@ -64,6 +69,7 @@ class Hub(Persistence):
         keys: CollabKeys,
         *,
         journal: Journal,
+        spool: Spool | None = None,
         limits: Limits | None = None,
         flush_interval: float = 0.5,
         sync_interval: float = 2.0,
@@ -80,6 +86,7 @@ class Hub(Persistence):
         self.store = store
         self.bus = bus
         self.journal = journal
+        self.spool = spool
         self.keys = keys
         self.limits = limits or Limits()
         self.process_id = uuid.uuid4().bytes
@@ -106,10 +113,22 @@ class Hub(Persistence):
         self._unloading: set[asyncio.Task[None]] = set()
         self._drained = asyncio.Event()
         self._drained.set()
+        self._spool_hold: int | None = None  # the oldest spooled update the journal refused, not stored yet
+        self._journal_refusals = 0
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.spool is not None:
+            try:
+                self.spool.open()
+            except OSError as err:  # updates then wait for the journal before anyone sees them
+                log.warning("spool_unavailable", extra={"error": repr(err), "directory": str(self.spool.directory)})
+                self.spool = None
+            try:
+                await self.recover_spools()
+            except Exception:  # the store is away: the sweep tries again
+                log.exception("spool_recovery_failed")
         self._tasks = [
             asyncio.create_task(self._every(self.flush_interval, self.flush), name="hub-flush"),
             asyncio.create_task(self._every(self.sweep_interval, self.sweep), name="hub-sweep"),
@@ -126,7 +145,15 @@ class Hub(Persistence):
                 await task
         for doc_id in list(self._slots):
             await self._unload(doc_id)
+        if self.spool is not None:
+            self.spool.close(remove=self._spool_hold is None and not self._outgoing)
         await self.journal.close()
+
+    async def flush(self) -> None:
+        refusals = self._journal_refusals
+        await super().flush()
+        if refusals == self._journal_refusals:  # every update the journal refused is stored now
+            self._spool_hold = None
 
     async def _every(self, interval: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
@@ -292,10 +319,16 @@ class Hub(Persistence):
         if slot is None:
             return
         self.metrics.updates_applied += 1
-        room.uncommitted += 1
-        slot.settled.clear()
         author = origin.identity.user_id if origin else None
-        self._queue(_Outgoing(room.doc_id, update, author, None if echo else origin))
+        exclude = None if echo else origin
+        spooled = self.spool.write(room.doc_id, update, author) if self.spool is not None else None
+        if spooled is not None:  # it outlives this process: show it now
+            room.deliver(update, exclude=exclude)
+        else:
+            room.uncommitted += 1
+        slot.unjournaled += 1
+        slot.settled.clear()
+        self._queue(_Outgoing(room.doc_id, update, author, exclude, spooled=spooled))
 
     def _reply_after_commit(self, room: Room, connection: Connection, frame: bytes) -> None:
         self._queue(_Outgoing(room.doc_id, reply=(connection, frame)))
@@ -336,11 +369,17 @@ class Hub(Persistence):
             # Without the journal, an update is as durable as the next flush makes it; showing
             # it beats refusing every edit while Redis is away (pub/sub is down then as well).
             self.metrics.journal_failures += len(appends)
+            self._journal_refusals += 1
+            spooled = [item.spooled for item in batch if item.spooled is not None]
+            if spooled and self._spool_hold is None:
+                self._spool_hold = min(spooled)  # kept in the spool until the next flush stores it
             log.warning("journal_append_failed", extra={"error": repr(err), "updates": len(appends)})
             entry_ids = [None] * len(appends)
             for append in appends:
                 if append.channel is not None:
                     self.fanout.send(append.doc_id, KIND_UPDATE, append.update)
+        else:
+            self._release_spool(max((item.spooled for item in batch if item.spooled is not None), default=0))
         ids = iter(entry_ids)
         for item in batch:
             slot = self._slots.get(item.doc_id)
@@ -351,12 +390,18 @@ class Hub(Persistence):
             if slot is None:  # unloaded meanwhile: its store happened without this update
                 await self.store.append_many({item.doc_id: [(item.update, item.author)]})
                 continue
-            slot.room.uncommitted -= 1
-            if not slot.room.uncommitted:
+            slot.unjournaled -= 1
+            if not slot.unjournaled:
                 slot.settled.set()
             slot.pending.append((item.update, item.author, entry_id))
             slot.active_since_version = True
-            slot.room.deliver(item.update, exclude=item.origin)
+            if item.spooled is None:
+                slot.room.uncommitted -= 1
+                slot.room.deliver(item.update, exclude=item.origin)
+
+    def _release_spool(self, upto: int) -> None:
+        if self.spool is not None and upto:
+            self.spool.release(upto if self._spool_hold is None else min(upto, self._spool_hold - 1))
 
     def _local_awareness(self, room: Room, payload: bytes) -> None:
         if room.doc_id in self._slots and self.fanout.has_peers(room.doc_id):
@@ -364,12 +409,12 @@ class Hub(Persistence):
 
     async def unstored(self, doc_id: str) -> bytes | None:
         """What the store may not hold yet: every journaled update of the document (from any
-        process), and — only when this process holds updates the journal could not take — the
-        document as its room holds it (encoding a large room is not free). Call it before
-        reading the store, and apply it on top of what the store gives."""
+        process), and — only when this process holds updates the journal has not taken yet or
+        could not take — the document as its room holds it (encoding a large room is not free).
+        Call it before reading the store, and apply it on top of what the store gives."""
         parts = [update for _, update, _ in await self.journal.read(doc_id)]
         slot = self._slots.get(doc_id)
-        if slot is not None and any(entry is None for _, _, entry in slot.pending):
+        if slot is not None and (slot.unjournaled or any(entry is None for _, _, entry in slot.pending)):
             parts.append(slot.room.doc.get_update())
         if not parts:
             return None

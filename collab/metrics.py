@@ -16,5 +16,6 @@ class HubMetrics:
     slow_clients_dropped: int = 0
     journal_failures: int = 0  # appends that failed (updates shown without journaling)
     journal_recovered: int = 0  # updates stored by the sweep for a process that did not
+    spool_recovered: int = 0  # updates stored from the spool of a process that died
     unreadable_updates: int = 0  # remote updates the ordering guard could not read
     observe_fanout: Callable[[float], None] | None = None  # seconds from publish to apply elsewhere

@@ -1,6 +1,6 @@
 """Keeping a process's rooms durable: pending updates stored in batches, journal entries released
 once stored, compaction and automatic versions as they fall due, and the sweep that stores what
-a dead process journaled. `Hub` holds the rooms; this part of it only writes them down.
+a dead process journaled or spooled. `Hub` holds the rooms; this part of it only writes them down.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collab import protocol
 from collab.journal import Journal
 from collab.metrics import HubMetrics
 from collab.room import Room
+from collab.spool import Spool
 from collab.store import DocumentGone, DocumentStore, load_document
 from collab.updates import delete_set_digest
 
@@ -37,7 +38,8 @@ class Slot:
     stored_since_compaction: int = 0
     last_version: float = field(default_factory=time.monotonic)
     active_since_version: bool = False
-    settled: asyncio.Event = field(default_factory=_set_event)  # no update of the room in the journal's way
+    unjournaled: int = 0  # local updates of the room on their way to the journal
+    settled: asyncio.Event = field(default_factory=_set_event)  # unjournaled is 0
 
 
 class Persistence:
@@ -45,6 +47,7 @@ class Persistence:
 
     store: DocumentStore
     journal: Journal
+    spool: Spool | None
     metrics: HubMetrics
     compact_after: int
     version_every: float
@@ -99,17 +102,42 @@ class Persistence:
 
     async def sweep(self) -> None:
         """Store and publish journal entries that their process did not store (it died, or the
-        store was down); open rooms anywhere apply them."""
+        store was down), and what dead processes left in their spools; open rooms anywhere apply
+        them."""
         for doc_id, entries in (await self.journal.stale(self.stale_after)).items():
-            rows = _by_author([(update, author) for _, update, author in entries])
-            gone = await self.store.append_many({doc_id: rows})
+            updates = [(update, author) for _, update, author in entries]
+            gone = await self.store.append_many({doc_id: _by_author(updates)})
             await self.journal.release({doc_id: [entry_id for entry_id, _, _ in entries]})
-            if doc_id in gone:
-                continue
-            self.metrics.journal_recovered += len(entries)
-            merged = merge_updates(*(update for _, update, _ in entries))
-            log.info("journal_recovered", extra={"doc_id": doc_id, "updates": len(entries)})
-            self.apply_server_update(doc_id, merged, stored=True)
+            if doc_id not in gone:
+                self.metrics.journal_recovered += len(entries)
+                log.info("journal_recovered", extra={"doc_id": doc_id, "updates": len(entries)})
+                self._recovered(doc_id, updates)
+        await self.recover_spools()
+
+    async def recover_spools(self) -> None:
+        """Store and publish what the spool segments of dead processes hold (each segment is
+        deleted once stored; one the store refuses stays for the next sweep)."""
+        if self.spool is None:
+            return
+        for orphan in self.spool.orphans():
+            by_doc: dict[str, list[tuple[bytes, str | None]]] = {}
+            for doc_id, author, update in orphan.records:
+                by_doc.setdefault(doc_id, []).append((update, author))
+            try:
+                gone = await self.store.append_many({doc_id: _by_author(u) for doc_id, u in by_doc.items()})
+            except Exception:
+                orphan.keep()
+                raise
+            orphan.remove()
+            for doc_id, updates in by_doc.items():
+                if doc_id not in gone:
+                    self.metrics.spool_recovered += len(updates)
+                    log.info("spool_recovered", extra={"doc_id": doc_id, "updates": len(updates)})
+                    self._recovered(doc_id, updates)
+
+    def _recovered(self, doc_id: str, updates: list[tuple[bytes, str | None]]) -> None:
+        """Updates just stored on a dead process's behalf: open rooms anywhere apply them."""
+        self.apply_server_update(doc_id, merge_updates(*(update for update, _ in updates)), stored=True)
 
     async def _reconcile(self, doc_id: str, room: Room) -> None:
         """Store what this room holds and the store lacks: updates other processes applied here

@@ -65,9 +65,10 @@ class Room:
     is the local `Connection` that sent it, or None for a server change; `echo`: the change holds
     more than the origin sent — structs held back for a missing predecessor that its update
     completed — so the origin must receive it too). The room does not show a local
-    change to anyone itself: the hub journals it and then calls `deliver`, so nobody sees an
-    update that a crash could still lose. While such updates are in flight (`uncommitted`), the
-    answer to a client's sync step 1 is passed to `on_reply` to be sent after them.
+    change to anyone itself: the hub makes it durable (spool or journal) and then calls
+    `deliver`, so nobody sees an update that a crash could still lose. While updates wait for
+    the journal (`uncommitted`), the answer to a client's sync step 1 is passed to `on_reply` to
+    be sent after them.
     `on_awareness(room, payload)` is called with every awareness change made by a local connection.
     """
 
@@ -93,7 +94,7 @@ class Room:
         self._on_awareness = on_awareness
         self._on_reply = on_reply
         self._on_unreadable = on_unreadable  # a remote update the ordering guard could not read
-        self.uncommitted = 0  # local updates handed to the hub and not yet delivered
+        self.uncommitted = 0  # local updates the hub holds back until they are journaled
         self._nodes = doc.get("nodes", type=Map)
         self._edges = doc.get("edges", type=Map)
         doc.get("meta", type=Map)
@@ -368,7 +369,7 @@ class Room:
     # --- fan-out to local connections -----------------------------------------------------
 
     def deliver(self, update: bytes, *, exclude: Connection | None) -> None:
-        """Send a local update to this room's clients once it is journaled (see `on_update`)."""
+        """Send a local update to this room's clients once it is durable (see `on_update`)."""
         self._broadcast(protocol.sync_update(update), exclude=exclude)
 
     def _broadcast(self, frame: bytes | str, *, exclude: Connection | None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +16,7 @@ from collab.hub import Hub
 from collab.journal import RedisJournal
 from collab.keys import CollabKeys
 from collab.room import Limits
+from collab.spool import Spool
 from server.keys import RedisKeys
 from server.settings import Settings
 from server.tables import can_write
@@ -50,6 +53,7 @@ def build_hub(
         bus,
         CollabKeys(keys.collab_prefix()),
         journal=RedisJournal(redis, keys.collab_prefix()),
+        spool=Spool(spool_directory(settings)) if settings.collab_spool else None,
         limits=Limits(
             max_nodes=settings.max_nodes, max_edges=settings.max_edges, max_document_bytes=settings.max_document_bytes
         ),
@@ -64,3 +68,10 @@ def build_hub(
         max_connection_bytes=settings.ws_send_queue_bytes,
     )
     return hub
+
+
+def spool_directory(settings: Settings) -> Path:
+    """This installation's spool directory: one per database and Redis namespace, so two
+    installations on one machine never store each other's updates."""
+    installation = hashlib.sha256(f"{settings.database_url}\n{settings.redis_namespace}".encode()).hexdigest()
+    return settings.collab_spool_dir / installation[:16]

@@ -55,6 +55,7 @@ class CollabCollector(Collector):
             ("galaxy_ws_slow_clients_dropped", "slow_clients_dropped", "Connections closed for not keeping up."),
             ("galaxy_collab_journal_failures", "journal_failures", "Updates shown without a journal entry."),
             ("galaxy_collab_journal_recovered", "journal_recovered", "Journaled updates stored by the sweep."),
+            ("galaxy_collab_spool_recovered", "spool_recovered", "Updates stored from a dead process's spool."),
             (
                 "galaxy_collab_unreadable_updates",
                 "unreadable_updates",

@@ -187,6 +187,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     collab_sweep_interval: Annotated[float, bounded("COLLAB_SWEEP_INTERVAL", 0.1, 3600)] = 5.0
     collab_stale_after: Annotated[float, bounded("COLLAB_STALE_AFTER", 1, 86_400)] = 10.0
     collab_unload_after: Annotated[int, bounded("COLLAB_UNLOAD_AFTER", 0, 3600)] = 10
+    # Where web processes spool updates before showing them (collab/spool.py); every web process
+    # of one machine needs the same directory, kept across restarts (a volume in a container).
+    collab_spool: Annotated[bool, env("COLLAB_SPOOL", _bool)] = True
+    collab_spool_dir: Annotated[Path, env("COLLAB_SPOOL_DIR", Path)] = PROJECT_ROOT / ".galaxy" / "spool"
     version_every: Annotated[int, bounded("VERSION_EVERY", 10, 7 * 24 * 3600)] = 600
     document_processes: Annotated[int, bounded("DOCUMENT_PROCESSES", 1, 64)] = 1
     trusted_proxies: Annotated[str, env("TRUSTED_PROXIES", _networks)] = ""

@@ -215,6 +215,36 @@ async def test_edits_a_peer_received_survive_a_kill_when_nobody_reconnects(
     await peer.close()
 
 
+async def test_edits_a_peer_saw_while_redis_was_down_survive_a_kill(
+    shared: tuple[Settings, str, str], own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """With Redis away the journal takes nothing, but the spool does: writer and peer on one
+    process, Redis stops, edits go back and forth, the process is killed and nobody reconnects.
+    The next process on the machine stores everything the peer saw from the dead one's spool."""
+    settings, workflow_id, token = shared
+    settings = msgspec.structs.replace(settings, redis_url=own_redis.url, collab_flush_interval=60)
+    with server_process(settings) as a:
+        writer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        peer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        own_redis.stop()
+        for i in range(20):
+            stamp(writer, f"offline-{i:02d}")
+        expected = {f"offline-{i:02d}" for i in range(20)}
+        await eventually(lambda: expected <= set(peer.nodes.keys()), timeout=10)
+        os.kill(a.process.pid, signal.SIGKILL)
+        a.process.wait()
+    assert not expected & await stored_nodes(settings, workflow_id)
+    restarted = EmbeddedRedis(tmp_path / "redis2", port=own_redis.port, persist=False)  # empty
+    restarted.start()
+    try:
+        with server_process(settings):  # recovers the dead process's spool as it starts
+            assert expected <= await stored_nodes(settings, workflow_id)
+    finally:
+        await writer.close()
+        await peer.close()
+        restarted.stop()
+
+
 async def _stored_superset(settings: Settings, workflow_id: str, expected: set[str]) -> bool:
     return expected <= await stored_nodes(settings, workflow_id)
 
@@ -253,16 +283,16 @@ async def test_an_edit_is_in_every_read_at_once_whichever_process_serves_it(
     shared: tuple[Settings, str, str],
 ) -> None:
     """Export, duplicate, rename and a run started right after an edit include it, even on the other process
-    (the edit is in the journal before anyone sees it; REST reads add the journal)."""
+    (the edit is in the journal before another process shows it; REST reads add the journal)."""
     settings, workflow_id, token = shared
     settings = msgspec.structs.replace(settings, collab_flush_interval=30)  # the log lags far behind
     with server_process(settings) as a, server_process(settings) as b:
         writer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
-        peer = await (await YClient(ws_url(a, workflow_id, token)).connect()).wait_synced()
+        peer = await (await YClient(ws_url(b, workflow_id, token)).connect()).wait_synced()
         async with httpx.AsyncClient(base_url=b.url, headers={"Authorization": f"Bearer {token}"}) as http:
             for i in range(5):
                 stamp(writer, f"quick-{i}")
-                await eventually(lambda i=i: f"quick-{i}" in peer.nodes)  # seen by someone: journaled
+                await eventually(lambda i=i: f"quick-{i}" in peer.nodes)  # seen on b: journaled
                 exported = (await http.get(f"/api/workflows/{workflow_id}/export")).json()
                 assert f"quick-{i}" in {n["id"] for n in exported["nodes"]}
             copy = (await http.post(f"/api/workflows/{workflow_id}/duplicate", json={})).json()
