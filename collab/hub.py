@@ -362,6 +362,7 @@ class Hub(Persistence):
                 channel = self.keys.document_channel(item.doc_id) if publish else None
                 appends.append(Append(item.doc_id, item.update, item.author, channel, self.fanout.header(KIND_UPDATE)))
         entry_ids: list[str | None]
+        refused: list[int] = []  # spooled updates the journal refused
         try:
             async with asyncio.timeout(JOURNAL_TIMEOUT):  # no extra task, unlike wait_for
                 entry_ids = list(await self.journal.append(appends))
@@ -369,10 +370,7 @@ class Hub(Persistence):
             # Without the journal, an update is as durable as the next flush makes it; showing
             # it beats refusing every edit while Redis is away (pub/sub is down then as well).
             self.metrics.journal_failures += len(appends)
-            self._journal_refusals += 1
-            spooled = [item.spooled for item in batch if item.spooled is not None]
-            if spooled and self._spool_hold is None:
-                self._spool_hold = min(spooled)  # kept in the spool until the next flush stores it
+            refused = [item.spooled for item in batch if item.spooled is not None]
             log.warning("journal_append_failed", extra={"error": repr(err), "updates": len(appends)})
             entry_ids = [None] * len(appends)
             for append in appends:
@@ -380,6 +378,16 @@ class Hub(Persistence):
                     self.fanout.send(append.doc_id, KIND_UPDATE, append.update)
         else:
             self._release_spool(max((item.spooled for item in batch if item.spooled is not None), default=0))
+        try:
+            await self._settle(batch, entry_ids)
+        finally:
+            if refused:  # kept in the spool until a flush that began after this stores them
+                self._journal_refusals += 1
+                self._spool_hold = min(refused) if self._spool_hold is None else self._spool_hold
+
+    async def _settle(self, batch: list[_Outgoing], entry_ids: list[str | None]) -> None:
+        """After the journal: replies go out, updates wait for the flush (and are shown if
+        they were not yet)."""
         ids = iter(entry_ids)
         for item in batch:
             slot = self._slots.get(item.doc_id)
