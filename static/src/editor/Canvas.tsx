@@ -93,7 +93,6 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   const { history, awareness } = props
   const flow = useReactFlow<FlowNode, FlowEdge>()
   const { nodes, setNodes, edges, setEdges } = useDocumentView(doc, specs)
-  const busy = useManyRunning()
   const detailed = useStore(detailedZoom)
   const [feeds] = useState(() => new InputFeeds())
   useLayoutEffect(() => feeds.update(edges), [feeds, edges])
@@ -277,7 +276,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
 
   return (
     <div
-      className={`canvas${readOnly ? ' read-only' : ''}${large ? ' large' : ''}${busy ? ' busy' : ''}`}
+      className={`canvas${readOnly ? ' read-only' : ''}${large ? ' large' : ''}`}
       style={layerBox ? viewportBoxStyle(layerBox) : undefined}
       ref={wrapper}
       onDragOver={(e) => e.dataTransfer.types.includes(PALETTE_MIME) && (e.preventDefault(), (e.dataTransfer.dropEffect = 'copy'))}
@@ -325,6 +324,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
         <Cursors awareness={awareness} />
       </ReactFlow></DetailContext.Provider></FeedsContext.Provider>}
       <SelectionOutlines awareness={awareness} />
+      <BusyFlag canvas={wrapper} />
       {hint && (
         <div className="connect-hint" role="alert">
           {hint}
@@ -337,6 +337,17 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
       )}
     </div>
   )
+}
+
+/**
+ * Marks the canvas `data-busy` while more nodes run than are worth pulsing (editor.css holds their
+ * glows still), without rendering the canvas again: that would hand React Flow new callbacks, and
+ * it then updates its store for every node and edge — in the very frame a hundred nodes start.
+ */
+function BusyFlag({ canvas }: { canvas: RefObject<HTMLDivElement | null> }) {
+  const busy = useManyRunning()
+  useLayoutEffect(() => void canvas.current?.toggleAttribute('data-busy', busy), [busy, canvas])
+  return null
 }
 
 /** Position, selection and size changes applied to the few nodes they concern. */

@@ -4,7 +4,7 @@
 // (the streamed answer, an image) sits below its ports.
 
 import { Handle, Position, useNodesData, type NodeProps, type NodeTypes, type ReactFlowState } from '@xyflow/react'
-import { memo, useEffect, useRef, useState, type ComponentType } from 'react'
+import { memo, useCallback, useEffect, useRef, useState, type ComponentType } from 'react'
 
 import { useDetailed, useEditor } from './context'
 import { setValue } from './doc'
@@ -87,7 +87,7 @@ function InputRow({ nodeId, port, value, readOnly, detailed }: { nodeId: string;
   )
 }
 
-function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRename: () => void }) {
+const Menu = memo(function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRename: () => void }) {
   const { duplicate, remove, readOnly, runNodes, runBlocked } = useEditor()
   const [open, setOpen] = useState(false)
   const ref = useRef<HTMLDivElement>(null)
@@ -118,12 +118,12 @@ function Menu({ nodeId, label, onRename }: { nodeId: string; label: string; onRe
       )}
     </div>
   )
-}
+})
 
 /** Characters of a title that fit beside a status badge; the overview shortens titles to this. */
 const SHORT_TITLE = 24
 
-function Title({ nodeId, label, editing, detailed, onDone }: { nodeId: string; label: string; editing: boolean; detailed: boolean; onDone: () => void }) {
+const Title = memo(function Title({ nodeId, label, editing, detailed, onDone }: { nodeId: string; label: string; editing: boolean; detailed: boolean; onDone: () => void }) {
   const { doc } = useEditor()
   if (!editing && !detailed) {
     // No clip in the overview (500 clipped titles cost a pan a third of its frame time): the
@@ -150,7 +150,7 @@ function Title({ nodeId, label, editing, detailed, onDone }: { nodeId: string; l
       }}
     />
   )
-}
+})
 
 const INLINE_KINDS = new Set(['number', 'integer', 'string', 'select', 'boolean', 'model'])
 
@@ -217,6 +217,9 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
     const { readOnly } = useEditor()
     const detailed = useDetailed()
     const [renaming, setRenaming] = useState(false)
+    // Stable, so that a status change re-renders the header's parts that show it, not the rest.
+    const rename = useCallback(() => setRenaming(true), [])
+    const renamed = useCallback(() => setRenaming(false), [])
     const label = typeof data.label === 'string' && data.label ? data.label : spec.label
     // Only the status: a streamed token re-renders the node's output, not the whole node.
     const status = useNodeRunStatus(id)
@@ -224,11 +227,11 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
       <div className={`node${selected ? ' selected' : ''}${status ? ` run-${status}` : ''}`} data-type={spec.type} data-run-status={status} style={glow}>
         <header className="node-head" onDoubleClick={() => !readOnly && setRenaming(true)}>
           <NodeIcon type={spec.type} category={spec.category} />
-          <Title nodeId={id} label={label} editing={renaming} detailed={detailed} onDone={() => setRenaming(false)} />
+          <Title nodeId={id} label={label} editing={renaming} detailed={detailed} onDone={renamed} />
           <span className="node-status" data-slot="status">
             {status && <NodeStatusBadge nodeId={id} />}
           </span>
-          {detailed && <Menu nodeId={id} label={label} onRename={() => setRenaming(true)} />}
+          {detailed && <Menu nodeId={id} label={label} onRename={rename} />}
         </header>
         <NodeBody spec={spec} id={id} data={data} readOnly={readOnly} detailed={detailed} shown={thumbs && status !== undefined} />
         {(status || outputType === 'text') && <NodeOutput nodeId={id} outputType={outputType} />}

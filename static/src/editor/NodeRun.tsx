@@ -58,25 +58,40 @@ export function mediaUrl(mediaId: string, width = 256): string {
 }
 
 /**
- * A growing answer stays scrolled to its end unless the reader scrolled up. Its size is read when
- * a ResizeObserver reports it, after the browser's own layout: read in an effect after each token,
- * it forced a layout of the whole canvas per node per frame (bench/README.md).
+ * Growing answers stay scrolled to their end unless the reader scrolled up. Their sizes are read
+ * when one ResizeObserver for all of them reports, after the browser's own layout: every box is
+ * read first, then the ones that overflow are scrolled (a read after a scroll would lay the
+ * canvas out again — a hundred nodes starting to stream at once did that a hundred times).
  */
+interface Followed {
+  box: HTMLElement
+  atEnd: boolean
+}
+const followed = new Map<Element, Followed>()
+let follower: ResizeObserver | null = null
+
+function followEnds(entries: ResizeObserverEntry[]): void {
+  const overflowing = entries
+    .map((entry) => followed.get(entry.target))
+    .filter((f): f is Followed => f !== undefined && f.atEnd && f.box.scrollHeight > f.box.clientHeight)
+  for (const f of overflowing) f.box.scrollTop = f.box.scrollHeight
+}
+
 function useFollowEnd(box: RefObject<HTMLDivElement | null>, streaming: boolean): void {
   useEffect(() => {
     const el = box.current
     const content = el?.firstElementChild
     if (!el || !content || !streaming) return
-    let atEnd = true
-    const onScroll = () => (atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 40)
-    const observer = new ResizeObserver(() => {
-      if (atEnd) el.scrollTop = el.scrollHeight
-    })
+    const state: Followed = { box: el, atEnd: true }
+    const onScroll = () => (state.atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 40)
+    followed.set(content, state)
+    follower ??= new ResizeObserver(followEnds)
     el.addEventListener('scroll', onScroll, { passive: true })
-    observer.observe(content)
+    follower.observe(content)
     return () => {
       el.removeEventListener('scroll', onScroll)
-      observer.disconnect()
+      follower?.unobserve(content)
+      followed.delete(content)
     }
   }, [box, streaming])
 }

@@ -240,7 +240,7 @@ export function useNodeRunStatus(id: string): NodeView['status'] | undefined {
   return useSyncExternalStore(store.subscribe, () => store.nodeView(id)?.status)
 }
 
-/** Whether more nodes run than are worth pulsing one by one (see editor.css, "busy"). */
+/** Whether more nodes run than are worth pulsing one by one (see editor.css, `data-busy`). */
 export function useManyRunning(): boolean {
   const store = useRunStore()
   return useSyncExternalStore(store.subscribe, () => store.running > MANY_RUNNING)
