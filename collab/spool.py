@@ -19,6 +19,7 @@ at the end of a segment (the machine stopped in the middle of a write) ends the 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -78,7 +79,6 @@ class Spool:
         self._failed = False
 
     def open(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._rotate()
 
     def write(self, doc_id: str, update: bytes, author: str | None) -> int | None:
@@ -112,13 +112,17 @@ class Spool:
             _remove(self._segments.pop(0))
 
     def close(self, *, remove: bool) -> None:
-        """Let go of every segment; `remove`: everything in them is stored, delete them."""
+        """Let go of every segment; `remove`: everything in them is stored, delete them (and the
+        directory, if no other process has segments in it)."""
         for segment in self._segments:
             if remove:
                 _remove(segment)
             else:
                 os.close(segment.fd)
         self._segments = []
+        if remove:
+            with contextlib.suppress(OSError):  # not empty: another process spools here
+                self.directory.rmdir()
 
     def orphans(self) -> Iterator[Orphan]:
         """Segments of dead processes, each locked by us while the caller handles it."""
@@ -138,6 +142,7 @@ class Spool:
     def _rotate(self) -> None:
         """Start a new segment: created, locked, then named."""
         self._made += 1
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # another process may have removed it
         path = self.directory / f"spool-{self._name}-{self._made:06d}.log"
         born = path.with_suffix(".new")
         fd = os.open(born, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)

@@ -26,17 +26,25 @@ def test_a_dead_spools_records_are_read_back_in_order(tmp_path: Path) -> None:
 
 
 def test_full_segments_go_once_everything_in_them_is_released(tmp_path: Path) -> None:
-    spool = Spool(tmp_path, segment_bytes=100)
+    directory = tmp_path / "spool"
+    spool = Spool(directory, segment_bytes=100)
     spool.open()
     seqs = [spool.write("d", b"x" * 100, None) for _ in range(5)]
     assert seqs == [1, 2, 3, 4, 5]
-    assert len(list(tmp_path.glob("*.log"))) == 5  # one 100-byte update fills a segment
+    assert len(list(directory.glob("*.log"))) == 5  # one 100-byte update fills a segment
     spool.release(3)
-    assert len(list(tmp_path.glob("*.log"))) == 2  # the segments of 4 and 5 (5 is written to)
+    assert len(list(directory.glob("*.log"))) == 2  # the segments of 4 and 5 (5 is written to)
     spool.release(5)
-    assert len(list(tmp_path.glob("*.log"))) == 1  # the segment being written stays
+    assert len(list(directory.glob("*.log"))) == 1  # the segment being written stays
+    other = Spool(directory)
+    other.open()
     spool.close(remove=True)
-    assert list(tmp_path.iterdir()) == []
+    assert len(list(directory.glob("*.log"))) == 1  # the other's segment: the directory stays
+    other.close(remove=True)
+    assert not directory.exists()  # the last one out removes the directory
+    spool.open()  # and a process that starts later makes it again
+    assert len(list(directory.glob("*.log"))) == 1
+    spool.close(remove=True)
 
 
 def test_a_torn_last_record_ends_the_reading(tmp_path: Path) -> None:
