@@ -28,7 +28,7 @@ import { FeedsContext, InputFeeds } from './inputs'
 import { buildNodeTypes, detailedZoom } from './NodeCard'
 import { Overview } from './Overview'
 import { Cursors, SelectionOutlines } from './presence'
-import { useManyRunning } from './runStore'
+import { useRunStore } from './runStore'
 import { checkConnection, type Attempt, type GraphView } from './rules'
 import type { NodeSpec } from './specs'
 import type { History } from './undo'
@@ -98,6 +98,16 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   useLayoutEffect(() => feeds.update(edges), [feeds, edges])
   const nodeTypes = useMemo(() => buildNodeTypes(props.specList), [props.specList])
   const wrapper = useRef<HTMLDivElement>(null)
+  const runs = useRunStore()
+  // Past MANY_RUNNING running nodes their glows hold still (editor.css, `data-busy`). The flag is
+  // set on the element straight from the store: rendering the canvas again for it would hand
+  // React Flow new callbacks, and React Flow would then update its store for every node and
+  // edge — in the very frame a hundred nodes start.
+  useLayoutEffect(() => {
+    const mark = () => void wrapper.current?.toggleAttribute('data-busy', runs.busy)
+    mark()
+    return runs.subscribe(mark)
+  }, [runs])
   const [hint, setHint] = useState<string | null>(null)
   const hintTimer = useRef(0)
   const graph = useRef<GraphView>({ nodes: new Map(), edges: [] })
@@ -324,7 +334,6 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
         <Cursors awareness={awareness} />
       </ReactFlow></DetailContext.Provider></FeedsContext.Provider>}
       <SelectionOutlines awareness={awareness} />
-      <BusyFlag canvas={wrapper} />
       {hint && (
         <div className="connect-hint" role="alert">
           {hint}
@@ -337,17 +346,6 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
       )}
     </div>
   )
-}
-
-/**
- * Marks the canvas `data-busy` while more nodes run than are worth pulsing (editor.css holds their
- * glows still), without rendering the canvas again: that would hand React Flow new callbacks, and
- * it then updates its store for every node and edge — in the very frame a hundred nodes start.
- */
-function BusyFlag({ canvas }: { canvas: RefObject<HTMLDivElement | null> }) {
-  const busy = useManyRunning()
-  useLayoutEffect(() => void canvas.current?.toggleAttribute('data-busy', busy), [busy, canvas])
-  return null
 }
 
 /** Position, selection and size changes applied to the few nodes they concern. */

@@ -54,6 +54,11 @@ export class RunStore {
     for (const listener of this.listeners) listener()
   }
 
+  /** Whether more nodes run than are worth pulsing one by one (see editor.css, `data-busy`). */
+  get busy(): boolean {
+    return this.running > MANY_RUNNING
+  }
+
   /** What node `id` shows now. */
   nodeView(id: string): NodeView | undefined {
     if (this.pinned) return this.pinned.nodes[id]
@@ -238,12 +243,6 @@ export function useNodeRun(id: string): NodeView | undefined {
 export function useNodeRunStatus(id: string): NodeView['status'] | undefined {
   const store = useRunStore()
   return useSyncExternalStore(store.subscribe, () => store.nodeView(id)?.status)
-}
-
-/** Whether more nodes run than are worth pulsing one by one (see editor.css, `data-busy`). */
-export function useManyRunning(): boolean {
-  const store = useRunStore()
-  return useSyncExternalStore(store.subscribe, () => store.running > MANY_RUNNING)
 }
 
 /** Re-renders on every change of the store (toolbar, history). */
