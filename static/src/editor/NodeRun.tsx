@@ -130,16 +130,12 @@ function TextOutput({ run }: { run: NodeView | undefined }) {
   const text = !run ? '' : run.status === 'running' ? run.text : textOf(run.outputs)
   useFollowEnd(box, run?.status === 'running' && Boolean(text))
   if (run?.status === 'failed' && run.error) return <Failure run={run} className="node-output slot error nowheel" />
-  if (!text) {
-    return (
-      <div className="node-output slot empty" data-output="none">
-        {(run && WAITING[run.status]) ?? 'No output yet'}
-      </div>
-    )
-  }
+  // One element structure whether it waits or shows text: a hundred slots that start showing
+  // text at once change a class and a text each, and create nothing.
+  const state = !text ? 'empty' : `text nowheel${run?.status === 'running' ? ' streaming' : ''}`
   return (
-    <div className={`node-output slot text nowheel${run?.status === 'running' ? ' streaming' : ''}`} ref={box} data-output="text">
-      <div>{text}</div>
+    <div className={`node-output slot ${state}`} ref={box} data-output={text ? 'text' : 'none'}>
+      <div>{text || ((run && WAITING[run.status]) ?? 'No output yet')}</div>
     </div>
   )
 }
