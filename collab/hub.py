@@ -361,8 +361,9 @@ class Hub(Persistence):
                 publish = slot is not None and self.fanout.has_peers(item.doc_id)
                 channel = self.keys.document_channel(item.doc_id) if publish else None
                 appends.append(Append(item.doc_id, item.update, item.author, channel, self.fanout.header(KIND_UPDATE)))
+        spooled = [item.spooled for item in batch if item.spooled is not None]
         entry_ids: list[str | None]
-        refused: list[int] = []  # spooled updates the journal refused
+        refused = False
         try:
             async with asyncio.timeout(JOURNAL_TIMEOUT):  # no extra task, unlike wait_for
                 entry_ids = list(await self.journal.append(appends))
@@ -370,20 +371,21 @@ class Hub(Persistence):
             # Without the journal, an update is as durable as the next flush makes it; showing
             # it beats refusing every edit while Redis is away (pub/sub is down then as well).
             self.metrics.journal_failures += len(appends)
-            refused = [item.spooled for item in batch if item.spooled is not None]
+            refused = bool(spooled)
             log.warning("journal_append_failed", extra={"error": repr(err), "updates": len(appends)})
             entry_ids = [None] * len(appends)
             for append in appends:
                 if append.channel is not None:
                     self.fanout.send(append.doc_id, KIND_UPDATE, append.update)
         else:
-            self._release_spool(max((item.spooled for item in batch if item.spooled is not None), default=0))
+            self._release_spool(max(spooled, default=0))
         try:
             await self._settle(batch, entry_ids)
         finally:
             if refused:  # kept in the spool until a flush that began after this stores them
                 self._journal_refusals += 1
-                self._spool_hold = min(refused) if self._spool_hold is None else self._spool_hold
+                if self._spool_hold is None:
+                    self._spool_hold = min(spooled)
 
     async def _settle(self, batch: list[_Outgoing], entry_ids: list[str | None]) -> None:
         """After the journal: replies go out, updates wait for the flush (and are shown if

@@ -225,7 +225,7 @@ function makeNode(spec: NodeSpec): ComponentType<NodeProps<FlowNode>> {
     const status = useNodeRunStatus(id)
     return (
       <div className={`node${selected ? ' selected' : ''}${status ? ` run-${status}` : ''}`} data-type={spec.type} data-run-status={status} style={glow}>
-        <header className="node-head" onDoubleClick={() => !readOnly && setRenaming(true)}>
+        <header className="node-head" onDoubleClick={() => !readOnly && rename()}>
           <NodeIcon type={spec.type} category={spec.category} />
           <Title nodeId={id} label={label} editing={renaming} detailed={detailed} onDone={renamed} />
           <span className="node-status" data-slot="status">
