@@ -101,6 +101,9 @@ class RedisBus:
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
+        if channel in self._handlers:  # subscribed already (or to be, on reconnect): a new handler
+            self._handlers[channel] = handler
+            return
         self._handlers[channel] = handler
         async with self._subscribing:
             try:

@@ -95,8 +95,9 @@ class Fanout:
         task = asyncio.get_running_loop().create_task(self.publish(doc_id, kind, payload))
         task.add_done_callback(log_failure)
 
-    async def hello(self, room: Room) -> None:
-        await self.publish(room.doc_id, KIND_HELLO, self.sync_payload(room))
+    def hello(self, room: Room) -> None:
+        """Announce a room just opened here; its joiners need not wait for the announcement."""
+        self.send(room.doc_id, KIND_HELLO, self.sync_payload(room))
 
     # --- receiving -------------------------------------------------------------------------
 

@@ -291,7 +291,7 @@ class Hub(Persistence):
         await self.bus.subscribe(channel, lambda message: self._on_bus(doc_id, message))
         for text_channel in self.text_channels(doc_id):
             await self.bus.subscribe(text_channel, room.relay_text)
-        await self.fanout.hello(room)
+        self.fanout.hello(room)
         return slot
 
     async def _unload(self, doc_id: str) -> None:

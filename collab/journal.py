@@ -18,18 +18,16 @@ Durability across a Redis crash is Redis' own: run it with `appendonly yes` (see
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import NoScriptError
 
+from collab.batch import Batch
 from collab.bus import MemoryBusClient
+from collab.scripts import Argument, Script, ScriptConnection
 
 Entry = tuple[str, bytes, str | None]  # entry id, update, author id
 
@@ -74,7 +72,7 @@ class Journal(Protocol):
 # KEYS[1] index (zset doc id -> time of its oldest entry); ARGV[1] stream key prefix, ARGV[2]
 # now (seconds), then five per update: doc id, update, author, channel ("" = none), header.
 # Stream keys are derived from the prefix, so this script assumes a single Redis (not Cluster).
-_APPEND = """
+_APPEND = Script("""
 local ids = {}
 for i = 3, #ARGV, 5 do
   local doc, data, author, channel = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -83,7 +81,7 @@ for i = 3, #ARGV, 5 do
   if channel ~= '' then redis.call('PUBLISH', channel, ARGV[i + 4] .. data) end
 end
 return ids
-"""
+""")
 
 # KEYS[1] index; ARGV[1] stream key, ARGV[2] doc id, ARGV[3..] entry ids.
 _RELEASE = """
@@ -97,18 +95,18 @@ return 0
 
 _RELEASE_CHUNK = 1000  # ids per script call (Lua's unpack has a stack limit)
 
-
-_APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest()
+# KEYS: streams; returns the entries of each.
+_READ = Script("""
+local found = {}
+for i, stream in ipairs(KEYS) do found[i] = redis.call('XRANGE', stream, '-', '+') end
+return found
+""")
 
 
 class RedisJournal:
     """The journal in Redis: a stream per document and an index of documents with entries.
-
-    Appends are on every edit's path to the screen, so they use one connection of their own
-    (made by the client's pool, with its settings) and call it directly: the client's command
-    layer (pool checkout, retry wrapper, response callbacks) costs more than Redis takes to run
-    the script. A failed or cancelled call drops that connection; the next append opens another.
-    """
+    Appends are on every edit's path to the screen: they run on a connection of their own
+    (collab/scripts.py)."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
@@ -116,8 +114,8 @@ class RedisJournal:
         self._index = f"{prefix}:journal"
         self._streams = f"{prefix}:journal:"
         self._release = redis.register_script(_RELEASE)
-        self._connection: AbstractConnection | None = None
-        self._appending = asyncio.Lock()
+        self._scripts = ScriptConnection(redis)
+        self._reading = Batch(self._read)
 
     def _stream(self, doc_id: str) -> str:
         return self._streams + doc_id
@@ -125,32 +123,22 @@ class RedisJournal:
     async def append(self, appends: list[Append]) -> list[str]:
         if not appends:
             return []
-        args: list[bytes | str | float] = [1, self._index, self._streams, time.time()]
+        args: list[Argument] = [self._streams, time.time()]
         for a in appends:
             args += [a.doc_id, a.update, a.author or "", a.channel or "", a.header]
-        async with self._appending:
-            if self._connection is None:
-                self._connection = self._redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-            try:
-                ids = await self._call(self._connection, "EVALSHA", _APPEND_SHA, *args)
-            except NoScriptError:  # a fresh (or flushed) Redis: the script travels once
-                ids = await self._call(self._connection, "EVAL", _APPEND, *args)
+        ids = await self._scripts.run(_APPEND, [self._index], args)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.disconnect()
-            self._connection = None
-
-    @staticmethod
-    async def _call(connection: AbstractConnection, *command: bytes | str | float) -> list[bytes]:
-        # Both calls drop the connection on any failure or cancellation (it may hold half a reply).
-        await connection.send_packed_command(connection.pack_command(*command), check_health=False)
-        reply: list[bytes] = await connection.read_response()
-        return reply
+        await self._scripts.close()
 
     async def read(self, doc_id: str) -> list[Entry]:
-        return _entries(await self._redis.xrange(self._stream(doc_id)))
+        # Rooms are read as they open; fifty opening at once are read in one call.
+        return await self._reading.ask(doc_id)
+
+    async def _read(self, doc_ids: list[str]) -> list[list[Entry]]:
+        found = await self._scripts.run(_READ, [self._stream(doc_id) for doc_id in doc_ids], [])
+        return [_entries((entry_id, _fields(fields)) for entry_id, fields in entries) for entries in found]
 
     async def release(self, entries: dict[str, list[str]]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:  # one round trip per flush
@@ -180,6 +168,11 @@ class RedisJournal:
                 else:
                     await self._redis.zrem(self._index, doc_id)
         return found
+
+
+def _fields(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A stream entry's fields as a script returns them: name, value, name, value..."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _entry_time(entry_id: bytes | str) -> float:

@@ -12,7 +12,8 @@ every client reconnecting after a restart — the answer is reused, on three con
   close a socket as it joins (server/revocation.py).
 
 Sockets of one credential that join a workflow at the same moment, before any answer is
-remembered, share one lookup (`shared`) instead of sending one query each.
+remembered, share one lookup (`shared`) instead of sending one query each; those that join
+different workflows at the same moment are answered by one query for all of them (`together`).
 """
 
 from __future__ import annotations
@@ -21,13 +22,16 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from prometheus_client import Counter
+
+from collab.batch import Batch
 
 Member = TypeVar("Member")
 Room = TypeVar("Room")
 Answer = TypeVar("Answer")
+Workflow = TypeVar("Workflow")
 
 
 ADMISSIONS = Counter(
@@ -50,6 +54,7 @@ class AdmissionCache(Generic[Member, Room]):
         self.max_entries = max_entries
         self._entries: dict[tuple[str, str], _Entry[Member, Room]] = {}
         self._asking: dict[tuple[str, str], asyncio.Future[object]] = {}
+        self._batches: dict[str, Batch[Any, Any]] = {}
 
     def get(self, credential: str, workflow_id: str, room: Room | None) -> Member | None:
         """The answer for this credential and workflow, if `room` (the workflow's open room, or
@@ -101,6 +106,20 @@ class AdmissionCache(Generic[Member, Room]):
         finally:
             if self._asking.get(key) is answer:
                 del self._asking[key]
+
+    async def together(
+        self, credential: str, workflow: Workflow, lookup: Callable[[list[Workflow]], Awaitable[list[Answer]]]
+    ) -> Answer:
+        """`lookup([workflow])[0]`, asked in one call with the other workflows this credential's
+        sockets ask about meanwhile (every call of one credential looks up the same thing)."""
+        batch = self._batches.get(credential)
+        if batch is None:
+            batch = self._batches[credential] = Batch(lookup)
+        try:
+            return cast(Answer, await batch.ask(workflow))
+        finally:
+            if batch.idle and self._batches.get(credential) is batch:
+                del self._batches[credential]
 
     def forget_workflow(self, workflow_id: str) -> None:
         """Someone's access to the workflow changed (or it was deleted)."""

@@ -4,9 +4,12 @@ Each socket holds a member `{process}:{socket}` in two sorted sets (the user's, 
 workflow's), scored by when its claim lapses. The process renews its sockets' claims every
 third of `ttl`; claims of a process that died lapse by themselves, so a crash frees its slots
 within `ttl` seconds. Checking and taking a slot is one script, so two sockets opened at the
-same moment on two processes cannot both take the last slot. Sockets that ask in the same turn
-of the event loop (a burst of joins) send their scripts in one pipeline: one round trip on one
-connection, rather than one each on as many new connections.
+same moment on two processes cannot both take the last slot.
+
+Every socket asks as it joins and frees its slot as it closes, so these calls run on a
+connection of their own (collab/scripts.py), and sockets that ask while a call is under way (a
+burst of joins) are answered together by the next: one script call takes their slots in turn.
+Freeing slots goes the same way.
 """
 
 from __future__ import annotations
@@ -22,22 +25,46 @@ from enum import Enum
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from collab.batch import Batch
+from collab.scripts import Script, ScriptConnection
 from server.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
-# KEYS: user set, workflow set; ARGV: now, lapse time, member, user limit, workflow limit, ttl ms.
-_ACQUIRE = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 1 end
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 2 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-return 0
-"""
+# KEYS: user set and workflow set of each claim in turn; ARGV: now, lapse time, user limit,
+# workflow limit, ttl ms, then each claim's member. Returns each claim's verdict: 0 taken, 1 the
+# user's limit, 2 the workflow's.
+_ACQUIRE = Script("""
+local now, lapse = ARGV[1], ARGV[2]
+local per_user, per_workflow, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local verdicts = {}
+for i = 1, #KEYS / 2 do
+  local user, workflow, member = KEYS[2 * i - 1], KEYS[2 * i], ARGV[5 + i]
+  redis.call('ZREMRANGEBYSCORE', user, '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', workflow, '-inf', now)
+  if redis.call('ZCARD', user) >= per_user then
+    verdicts[i] = 1
+  elseif redis.call('ZCARD', workflow) >= per_workflow then
+    verdicts[i] = 2
+  else
+    redis.call('ZADD', user, lapse, member)
+    redis.call('ZADD', workflow, lapse, member)
+    redis.call('PEXPIRE', user, ttl)
+    redis.call('PEXPIRE', workflow, ttl)
+    verdicts[i] = 0
+  end
+end
+return verdicts
+""")
+
+# KEYS: user set and workflow set of each claim in turn; ARGV: each claim's member.
+_RELEASE = Script("""
+for i = 1, #ARGV do
+  redis.call('ZREM', KEYS[2 * i - 1], ARGV[i])
+  redis.call('ZREM', KEYS[2 * i], ARGV[i])
+end
+return #ARGV
+""")
 
 
 class Refusal(Enum):
@@ -62,11 +89,11 @@ class ConnectionLimits:
         self.per_workflow = per_workflow
         self.ttl = ttl
         self._process = uuid.uuid4().hex
-        self._acquire = redis.register_script(_ACQUIRE)
+        self._scripts = ScriptConnection(redis)
         self._claims: dict[str, _Claim] = {}
         self._renewer: asyncio.Task[None] | None = None
-        self._asking: list[tuple[_Claim, asyncio.Future[int]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
+        self._acquiring = Batch(self._acquire)
+        self._releasing = Batch(self._release)
 
     async def acquire(self, user_id: str, workflow_id: str, socket_id: str) -> Refusal | None:
         """Take a slot for this socket, or say which limit it would break. When Redis cannot be
@@ -76,63 +103,37 @@ class ConnectionLimits:
             self._keys.connections_of_workflow(workflow_id),
             f"{self._process}:{socket_id}",
         )
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[int] = loop.create_future()
-        self._asking.append((claim, answer))
-        if len(self._asking) == 1:
-            loop.call_soon(self._send_asked)
         try:
-            verdict = await answer
-        except RedisError as err:
+            verdict = await self._acquiring.ask(claim)
+        except (RedisError, OSError) as err:
             log.warning("connection_limits_unavailable", extra={"error": repr(err)})
             return None
         if verdict:
-            return Refusal(int(verdict))
+            return Refusal(verdict)
         self._claims[socket_id] = claim
         return None
 
-    def _send_asked(self) -> None:
-        asked, self._asking = self._asking, []
-        task = asyncio.get_running_loop().create_task(self._ask(asked))
-        self._sending.add(task)  # kept until done, so it is not collected half-way
-        task.add_done_callback(self._sending.discard)
-
-    async def _ask(self, asked: list[tuple[_Claim, asyncio.Future[int]]]) -> None:
+    async def _acquire(self, claims: list[_Claim]) -> list[int]:
         now = time.time()
         limits = [self.per_user, self.per_workflow, int(self.ttl * 2000)]
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for claim, _ in asked:
-                    keys = [claim.user_key, claim.workflow_key]
-                    await self._acquire(keys=keys, args=[now, now + self.ttl, claim.member, *limits], client=pipe)
-                verdicts = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError, asyncio.CancelledError) as err:
-            failure = err if isinstance(err, RedisError) else RedisError(repr(err))
-            for _, answer in asked:
-                if not answer.done():
-                    answer.set_exception(failure)
-            if isinstance(err, asyncio.CancelledError):
-                raise
-            return
-        for (_, answer), verdict in zip(asked, verdicts, strict=True):
-            if answer.done():
-                continue
-            if isinstance(verdict, Exception):
-                answer.set_exception(verdict if isinstance(verdict, RedisError) else RedisError(repr(verdict)))
-            else:
-                answer.set_result(int(verdict))
+        keys = [key for claim in claims for key in (claim.user_key, claim.workflow_key)]
+        members = [claim.member for claim in claims]
+        verdicts = await self._scripts.run(_ACQUIRE, keys, [now, now + self.ttl, *limits, *members])
+        return [int(verdict) for verdict in verdicts]
 
     async def release(self, socket_id: str) -> None:
         claim = self._claims.pop(socket_id, None)
         if claim is None:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zrem(claim.user_key, claim.member)
-                pipe.zrem(claim.workflow_key, claim.member)
-                await pipe.execute()
-        except RedisError as err:  # the claim lapses by itself
+            await self._releasing.ask(claim)
+        except (RedisError, OSError) as err:  # the claim lapses by itself
             log.warning("connection_limits_unavailable", extra={"error": repr(err)})
+
+    async def _release(self, claims: list[_Claim]) -> list[None]:
+        keys = [key for claim in claims for key in (claim.user_key, claim.workflow_key)]
+        await self._scripts.run(_RELEASE, keys, [claim.member for claim in claims])
+        return [None] * len(claims)
 
     async def renew(self) -> None:
         """Push the lapse time of every open socket's claim forward."""
@@ -155,8 +156,8 @@ class ConnectionLimits:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-        for socket_id in list(self._claims):
-            await self.release(socket_id)
+        await asyncio.gather(*(self.release(socket_id) for socket_id in list(self._claims)))
+        await self._scripts.close()
 
     async def _renew_forever(self) -> None:
         while True:

@@ -86,18 +86,19 @@ class _Refused(Exception):
 
 
 async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_id: str) -> tuple[_Member, bool]:
-    """Who the socket's credential belongs to, their role on the workflow (one query, or the
-    answer another socket of the credential got while the room stayed open: server/admission.py)
+    """Who the socket's credential belongs to, their role on the workflow (one query, shared with
+    the credential's other sockets joining at once, or the answer another socket of the
+    credential got while the room stayed open: server/admission.py)
     and the key that revoking the credential closes the socket by, and whether the answer was
     remembered; `_Refused` when the socket carries no valid credential."""
     pool: asyncpg.Pool = socket.app.state.pool
     workflow = _uuid_or_none(workflow_id)
-    lookup: Callable[[], Awaitable[asyncpg.Record | None]]
+    lookup: Callable[[list[UUID | None]], Awaitable[list[asyncpg.Record | None]]]
     token = socket.query_params.get("token")
     session_id = socket.cookies.get(SESSION_COOKIE)
     if token:
         credential, refusal = token_key(accounts.token_digest(token)), "this API token is not valid or has been revoked"
-        lookup = partial(accounts.member_by_token, pool, token, workflow)
+        lookup = partial(accounts.members_by_token, pool, token)
     elif session_id:
         if not _origin_allowed(socket, settings):
             raise _Refused(CloseCode.FORBIDDEN, "cross-site WebSocket refused")
@@ -106,14 +107,16 @@ async def _admit(socket: WebSocket[Any, Any, Any], settings: Settings, workflow_
         credential, refusal = session_key(session_digest(session_id)), "your session has ended; sign in again"
         if session is None:
             raise _Refused(CloseCode.UNAUTHENTICATED, refusal)
-        lookup = partial(accounts.member_by_id, pool, session.user_id, workflow)
+        lookup = partial(accounts.members_by_id, pool, session.user_id)
     else:
         raise _Refused(CloseCode.UNAUTHENTICATED, "sign in, or pass ?token=<API token>")
     admissions: AdmissionCache[_Member, Room] = socket.app.state.admissions
     hub: Hub = socket.app.state.hub
     member = admissions.get(credential, workflow_id, hub.room(workflow_id))
     if member is None:
-        row = await admissions.shared(credential, workflow_id, lookup)
+        row = await admissions.shared(
+            credential, workflow_id, partial(admissions.together, credential, workflow, lookup)
+        )
         if row is None:
             raise _Refused(CloseCode.UNAUTHENTICATED, refusal)
         return _Member(row, credential), False
@@ -151,9 +154,10 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     identity = Identity(user_id=user_id, name=member.name, can_write=can_write(member.role))
     connection = hub.connect(LitestarTransport(socket), identity, direct=frame_writer(socket.scope))
     limits: ConnectionLimits = socket.app.state.connection_limits
-    # The room loads while the connection caps are checked: two round trips at once, not in turn.
-    opening = asyncio.create_task(hub.preload(workflow_id))
-    opening.add_done_callback(_retrieve)  # join reports its failure; a refused socket never asks
+    if hub.room(workflow_id) is None:
+        # The room loads while the connection caps are checked: two round trips at once, not in turn.
+        opening = asyncio.create_task(hub.preload(workflow_id))
+        opening.add_done_callback(_retrieve)  # join reports its failure; a refused socket never asks
     refusal = await limits.acquire(user_id, workflow_id, connection.id)
     if refusal is not None:
         await socket.close(CloseCode.TRY_AGAIN, _REFUSALS[refusal])

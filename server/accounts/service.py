@@ -135,37 +135,53 @@ async def _note_use(token_id: UUID, last_used_at: datetime | None) -> None:
     await ApiToken.update({ApiToken.last_used_at: now}).where(ApiToken.id == token_id)
 
 
-# --- a collaboration socket's member: who, and their role on one workflow, in one round trip ---
+# --- a collaboration socket's member: who, and their role on workflows, in one round trip ---
+# Sockets of one credential that join at once (several workflows opened after a restart, a
+# script opening many) are answered by one statement for all their workflows.
 
 _ROLE_ON_WORKFLOW = (
     "(SELECT m.role FROM memberships m JOIN workflows w ON w.id = m.workflow"
-    ' WHERE m.workflow = $2 AND m."user" = u.id AND w.deleted_at IS NULL) AS role'
+    ' WHERE m.workflow = asked.id AND m."user" = u.id AND w.deleted_at IS NULL) AS role'
 )
-_MEMBER_BY_TOKEN = (
-    f"SELECT u.id, u.name, t.id AS token_id, t.last_used_at, {_ROLE_ON_WORKFLOW}"
-    ' FROM api_tokens t JOIN users u ON u.id = t."user" WHERE t.token_hash = $1 AND t.revoked_at IS NULL'
+_MEMBERS_BY_TOKEN = (
+    f"SELECT u.id, u.name, t.id AS token_id, t.last_used_at, asked.id AS workflow, {_ROLE_ON_WORKFLOW}"
+    ' FROM api_tokens t JOIN users u ON u.id = t."user" CROSS JOIN unnest($2::uuid[]) AS asked(id)'
+    " WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
 )
-_MEMBER_BY_ID = f"SELECT u.id, u.name, {_ROLE_ON_WORKFLOW} FROM users u WHERE u.id = $1"
+_MEMBERS_BY_ID = (
+    f"SELECT u.id, u.name, asked.id AS workflow, {_ROLE_ON_WORKFLOW}"
+    " FROM users u CROSS JOIN unnest($2::uuid[]) AS asked(id) WHERE u.id = $1"
+)
 
 
-async def member_by_token(pool: asyncpg.Pool, token: str, workflow_id: UUID | None) -> asyncpg.Record | None:
-    """The owner of a live API token (`id`, `name`) with their `role` on a live workflow (None
-    when they are not a member of it, or it is gone); None for an unknown or revoked token."""
+async def members_by_token(
+    pool: asyncpg.Pool, token: str, workflow_ids: list[UUID | None]
+) -> list[asyncpg.Record | None]:
+    """For each workflow (in order): the owner of a live API token (`id`, `name`) with their
+    `role` on it (None when they are not a member, or it is gone or None); None for every
+    workflow when the token is unknown or revoked."""
     if not _token_shaped(token):
-        return None
-    row: asyncpg.Record | None = await pool.fetchrow(_MEMBER_BY_TOKEN, token_digest(token), workflow_id)
-    if row is not None:
-        await _note_use(row["token_id"], row["last_used_at"])
-    return row
+        return [None] * len(workflow_ids)
+    rows = await pool.fetch(_MEMBERS_BY_TOKEN, token_digest(token), workflow_ids)
+    if rows:
+        await _note_use(rows[0]["token_id"], rows[0]["last_used_at"])
+    return _in_order(rows, workflow_ids)
 
 
-async def member_by_id(pool: asyncpg.Pool, user_id: str, workflow_id: UUID | None) -> asyncpg.Record | None:
-    """`member_by_token` for a signed-in user's id."""
+async def members_by_id(
+    pool: asyncpg.Pool, user_id: str, workflow_ids: list[UUID | None]
+) -> list[asyncpg.Record | None]:
+    """`members_by_token` for a signed-in user's id."""
     try:
-        row: asyncpg.Record | None = await pool.fetchrow(_MEMBER_BY_ID, UUID(user_id), workflow_id)
+        rows = await pool.fetch(_MEMBERS_BY_ID, UUID(user_id), workflow_ids)
     except ValueError:
-        return None
-    return row
+        return [None] * len(workflow_ids)
+    return _in_order(rows, workflow_ids)
+
+
+def _in_order(rows: list[asyncpg.Record], workflow_ids: list[UUID | None]) -> list[asyncpg.Record | None]:
+    by_workflow = {row["workflow"]: row for row in rows}
+    return [by_workflow.get(workflow_id) for workflow_id in workflow_ids]
 
 
 async def find_user_by_id(user_id: UUID | str) -> dict[str, Any] | None:

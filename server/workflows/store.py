@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from collab.batch import Batch
 from collab.store import DocumentGone
 from server.tables import DocumentUpdate, Workflow, WorkflowVersion
 from server.workflows.codec import DocumentCodec
@@ -19,12 +20,16 @@ def _uuid(doc_id: str) -> UUID:
         raise DocumentGone(doc_id) from None
 
 
+# Several documents in one statement (rooms that open at once are loaded together), each one's
+# snapshot and the log rows after it read as of one moment: read apart, a compaction in between
+# would fold and delete rows the first read did not cover.
 _LOAD = """
-SELECT w.snapshot AS data, 0::bigint AS id FROM workflows w WHERE w.id = {} AND w.deleted_at IS NULL
+SELECT w.id AS doc, w.snapshot AS data, 0::bigint AS id FROM workflows w
+WHERE w.id = ANY({}::uuid[]) AND w.deleted_at IS NULL
 UNION ALL
-SELECT u.data, u.id FROM document_updates u JOIN workflows w ON w.id = u.workflow
-WHERE w.id = {} AND w.deleted_at IS NULL AND u.id > w.snapshot_seq
-ORDER BY id
+SELECT u.workflow, u.data, u.id FROM document_updates u JOIN workflows w ON w.id = u.workflow
+WHERE w.id = ANY({}::uuid[]) AND w.deleted_at IS NULL AND u.id > w.snapshot_seq
+ORDER BY doc, id
 """
 
 
@@ -36,15 +41,19 @@ class PostgresDocumentStore:
 
     def __init__(self, codec: DocumentCodec | None = None) -> None:
         self.codec = codec or DocumentCodec()
+        self._loading: Batch[UUID, list[bytes]] = Batch(self._load)
 
     async def load(self, doc_id: str) -> list[bytes]:
-        # One statement, so the snapshot and the log rows after it are read as of one moment: read
-        # apart, a compaction in between would fold and delete rows the first read did not cover.
-        workflow_id = _uuid(doc_id)
-        rows = await Workflow.raw(_LOAD, workflow_id, workflow_id)
-        if not rows:
+        parts = await self._loading.ask(_uuid(doc_id))
+        if not parts:
             raise DocumentGone(doc_id)
-        return [row["data"] for row in rows]
+        return parts
+
+    async def _load(self, workflow_ids: list[UUID]) -> list[list[bytes]]:
+        found: dict[UUID, list[bytes]] = {}
+        for row in await Workflow.raw(_LOAD, workflow_ids, workflow_ids):
+            found.setdefault(row["doc"], []).append(row["data"])
+        return [found.get(workflow_id, []) for workflow_id in workflow_ids]
 
     async def append_many(self, batches: dict[str, list[tuple[bytes, str | None]]]) -> set[str]:
         ids = {}

@@ -267,6 +267,29 @@ async def test_many_clients_joining_a_new_room_at_once_all_sync(team: Team, new_
     await asyncio.gather(*(c.close() for c in clients))
 
 
+async def test_one_tokens_sockets_opening_many_workflows_at_once_each_get_their_own_answer(
+    team: Team, new_user: Callable[..., User]
+) -> None:
+    """A burst of one credential's sockets on different workflows is admitted by one query for
+    all of them; each socket still gets the answer for its own workflow."""
+    own = [team.editor.create_workflow()["id"] for _ in range(4)]
+    outsider = new_user("outsider").create_workflow()["id"]
+    gone = team.editor.create_workflow()["id"]
+    assert team.editor.http.delete(f"/api/workflows/{gone}").status_code == 204
+    urls = {wf: team.url("editor", wf) for wf in [*own, team.workflow_id, outsider, gone]}
+    urls["not-a-uuid"] = team.url("editor", "not-a-uuid")
+    clients = {wf: YClient(url) for wf, url in urls.items()}
+    await asyncio.gather(*(c.connect() for c in clients.values()))
+    for wf in [*own, team.workflow_id]:
+        await clients[wf].wait_synced()
+    for wf in (outsider, gone, "not-a-uuid"):
+        assert await clients[wf].wait_closed(timeout=5) == 4404, wf
+    add_node(clients[team.workflow_id], "shared-as-editor")  # the editor's role, not a viewer's
+    viewer = await team.client("viewer")
+    await eventually(lambda: "shared-as-editor" in viewer.nodes)
+    await asyncio.gather(*(c.close() for c in [*clients.values(), viewer]))
+
+
 async def test_a_remembered_admission_ends_with_the_access_it_remembered(team: Team) -> None:
     """Sockets of one token joining an open room reuse the first one's admission; a role change,
     a removal and a revoked token all end that at once."""

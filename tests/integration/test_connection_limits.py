@@ -40,17 +40,19 @@ async def test_a_dead_process_frees_its_slots_and_a_live_one_keeps_them(services
     assert await live.acquire("u1", "w", "d") is None  # the dead one's claim lapsed
     assert await dead.acquire("u2", "w", "e") == Refusal.USER  # the live one's did not
     await live.stop()
+    await dead.stop()
     await redis.aclose()
 
 
-async def test_a_burst_of_joins_asks_redis_in_one_pipeline_on_one_connection(services: ServiceUrls) -> None:
+async def test_a_burst_of_joins_asks_redis_in_one_call_on_one_connection(services: ServiceUrls) -> None:
     redis = Redis.from_url(services.redis_url, client_name="limits-burst")
     keys = RedisKeys(f"{services.namespace}:limits-burst")
     limits = ConnectionLimits(redis, keys, per_user=40, per_workflow=25)
     verdicts = await asyncio.gather(*(limits.acquire(f"u{i % 2}", "w", f"s{i}") for i in range(30)))
     assert verdicts.count(None) == 25 and verdicts.count(Refusal.WORKFLOW) == 5
     clients = [line for line in (await redis.client_list()) if line["name"] == "limits-burst"]
-    assert len(clients) == 1  # not one connection per socket
+    assert len(clients) == 2  # the scripts' connection and this CLIENT LIST's, not one per socket
+    assert sum(int(line["cmd"] in ("evalsha", "eval")) for line in clients) == 1
     await limits.stop()
     assert await redis.zcard(keys.connections_of_workflow("w")) == 0
     await redis.aclose()
@@ -61,4 +63,5 @@ async def test_sockets_are_let_in_when_redis_cannot_be_reached() -> None:
     limits = ConnectionLimits(redis, RedisKeys("unreachable"), per_user=1, per_workflow=1)
     verdicts = await asyncio.gather(*(limits.acquire("u", "w", f"s{i}") for i in range(5)))
     assert verdicts == [None] * 5
+    await limits.stop()
     await redis.aclose()
