@@ -119,6 +119,10 @@ class Hub(Persistence):
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        try:
+            await self.journal.open()
+        except Exception as err:  # the first append or read connects it
+            log.warning("journal_unavailable", extra={"error": repr(err)})
         if self.spool is not None:
             try:
                 self.spool.open()

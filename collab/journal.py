@@ -64,6 +64,10 @@ class Journal(Protocol):
         not store them. Each document is handed to one caller at a time (for `older_than`)."""
         ...
 
+    async def open(self) -> None:
+        """Make ready what the first appends and reads need. Raises when it cannot be reached."""
+        ...
+
     async def close(self) -> None:
         """Let go of connections of its own (the Redis client stays its owner's)."""
         ...
@@ -128,6 +132,9 @@ class RedisJournal:
             args += [a.doc_id, a.update, a.author or "", a.channel or "", a.header]
         ids = await self._scripts.run(_APPEND, [self._index], args)
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    async def open(self) -> None:
+        await self._scripts.open([_APPEND, _READ])
 
     async def close(self) -> None:
         await self._scripts.close()
@@ -226,6 +233,9 @@ class MemoryJournal:
         cutoff = time.time() - older_than
         found = {doc: [e for t, e in items if t <= cutoff] for doc, items in self.entries.items()}
         return {doc: entries for doc, entries in list(found.items())[:limit] if entries}
+
+    async def open(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None

@@ -49,6 +49,15 @@ class ScriptConnection:
             except NoScriptError:
                 return await self._call(self._connection, "EVAL", script.source, len(keys), *keys, *args)
 
+    async def open(self, scripts: Sequence[Script]) -> None:
+        """Connect and load `scripts` now, so that the first calls (a burst of sockets joining a
+        process that just started) pay neither. Raises when Redis cannot be reached."""
+        async with self._calling:
+            if self._connection is None:
+                self._connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+            for script in scripts:
+                await self._call(self._connection, "SCRIPT", "LOAD", script.source)
+
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.disconnect()

@@ -149,6 +149,10 @@ class ConnectionLimits:
             await pipe.execute()
 
     async def start(self) -> None:
+        try:
+            await self._scripts.open([_ACQUIRE, _RELEASE])
+        except (RedisError, OSError) as err:  # the first socket connects it
+            log.warning("connection_limits_unavailable", extra={"error": repr(err)})
         self._renewer = asyncio.create_task(self._renew_forever(), name="connection-limits")
 
     async def stop(self) -> None:

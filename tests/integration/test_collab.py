@@ -272,7 +272,9 @@ async def test_one_tokens_sockets_opening_many_workflows_at_once_each_get_their_
 ) -> None:
     """A burst of one credential's sockets on different workflows is admitted by one query for
     all of them; each socket still gets the answer for its own workflow."""
-    own = [team.editor.create_workflow()["id"] for _ in range(4)]
+    own = [team.editor.create_workflow(template="marketing-kit")["id"]] + [
+        team.editor.create_workflow()["id"] for _ in range(3)
+    ]
     outsider = new_user("outsider").create_workflow()["id"]
     gone = team.editor.create_workflow()["id"]
     assert team.editor.http.delete(f"/api/workflows/{gone}").status_code == 204
@@ -282,6 +284,9 @@ async def test_one_tokens_sockets_opening_many_workflows_at_once_each_get_their_
     await asyncio.gather(*(c.connect() for c in clients.values()))
     for wf in [*own, team.workflow_id]:
         await clients[wf].wait_synced()
+    # Rooms loaded together, each with its own document: the template's nodes only where they are.
+    assert len(clients[own[0]].nodes) == len(clients[team.workflow_id].nodes) > 0
+    assert all(len(clients[wf].nodes) == 0 for wf in own[1:])
     for wf in (outsider, gone, "not-a-uuid"):
         assert await clients[wf].wait_closed(timeout=5) == 4404, wf
     add_node(clients[team.workflow_id], "shared-as-editor")  # the editor's role, not a viewer's

@@ -48,6 +48,25 @@ async def test_append_publishes_after_journaling_and_release_forgets(services: S
         await redis.aclose()
 
 
+async def test_rooms_opening_together_are_read_in_one_call_each_its_own(services: ServiceUrls) -> None:
+    redis = Redis.from_url(services.redis_url)
+    journal = RedisJournal(redis, f"{services.namespace}:journal-read-{time.monotonic_ns()}")
+    try:
+        ids = await journal.append(
+            [Append("d1", b"\x01", "a"), Append("d2", b"\x02", None), Append("d1", b"\x03", None)]
+        )
+        read = await asyncio.gather(*(journal.read(doc_id) for doc_id in ("d2", "none", "d1", "d2")))
+        assert read == [
+            [(ids[1], b"\x02", None)],
+            [],
+            [(ids[0], b"\x01", "a"), (ids[2], b"\x03", None)],
+            [(ids[1], b"\x02", None)],
+        ]
+    finally:
+        await journal.close()
+        await redis.aclose()
+
+
 async def test_the_index_moves_on_when_only_young_entries_remain(services: ServiceUrls) -> None:
     redis = Redis.from_url(services.redis_url)
     prefix = f"{services.namespace}:journal-test-{time.monotonic_ns()}"
