@@ -28,6 +28,16 @@ class Calls:
         return [item * 10 for item in items]
 
 
+async def held_call(calls: Calls, batch: Batch[int, int]) -> asyncio.Future[int]:
+    """An ask whose call is under way and held there until `calls.gate` opens."""
+    calls.gate.clear()
+    first = asyncio.ensure_future(batch.ask(1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert calls.made[-1] == [1]
+    return first
+
+
 async def test_asks_of_one_turn_go_in_one_call_and_each_gets_its_answer() -> None:
     calls = Calls()
     batch = Batch(calls)
@@ -37,12 +47,8 @@ async def test_asks_of_one_turn_go_in_one_call_and_each_gets_its_answer() -> Non
 
 async def test_asks_made_while_a_call_is_under_way_go_together_in_the_next() -> None:
     calls = Calls()
-    calls.gate.clear()
     batch = Batch(calls)
-    first = asyncio.ensure_future(batch.ask(1))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
-    assert calls.made == [[1]]
+    first = await held_call(calls, batch)
     later = [asyncio.ensure_future(batch.ask(i)) for i in (2, 3, 4)]
     await asyncio.sleep(0)
     calls.gate.set()
@@ -65,11 +71,8 @@ async def test_a_failed_call_fails_its_asks_and_the_next_call_still_runs() -> No
 
 async def test_cancelling_the_call_cancels_its_asks_and_those_waiting_behind_it() -> None:
     calls = Calls()
-    calls.gate.clear()
     batch = Batch(calls)
-    first = asyncio.ensure_future(batch.ask(1))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    first = await held_call(calls, batch)
     waiting = asyncio.ensure_future(batch.ask(2))
     await asyncio.sleep(0)
     sender = batch._sender
