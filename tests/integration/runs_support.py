@@ -67,6 +67,12 @@ def in_process_worker(settings: Settings, **overrides: Any) -> Iterator[None]:
                 running.result()
             started.set()
             await stop.wait()
+            # Let running jobs end first: one cancelled inside a Redis pipeline can leave the
+            # pipeline holding its connection, which warns when it is collected (in a later test).
+            worker.allow_pick_jobs = False
+            jobs = [task for task in worker.tasks.values() if not task.done()]
+            if jobs:
+                await asyncio.wait(jobs, timeout=5)
             with warnings.catch_warnings():
                 # arq closes its Redis pool with the deprecated `close()`.
                 warnings.simplefilter("ignore", DeprecationWarning)
