@@ -14,7 +14,6 @@ room, which every holder answers at once), `C` control (access changes).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -27,6 +26,7 @@ from collab.bus import Bus
 from collab.keys import CollabKeys
 from collab.metrics import HubMetrics
 from collab.room import Room
+from collab.tasks import spawn
 from collab.updates import delete_set_digest
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,7 @@ class Fanout:
 
     def send(self, doc_id: str, kind: bytes, payload: bytes) -> None:
         """Publish without waiting (from synchronous code); failures are logged."""
-        task = asyncio.get_running_loop().create_task(self.publish(doc_id, kind, payload))
-        task.add_done_callback(log_failure)
+        spawn(self.publish(doc_id, kind, payload))
 
     def hello(self, room: Room) -> None:
         """Announce a room just opened here; its joiners need not wait for the announcement."""
@@ -127,8 +126,7 @@ class Fanout:
             if not self.answer_sync(room, payload):
                 self.send(doc_id, KIND_SYNC, self.sync_payload(room))
         elif kind == KIND_CONTROL and self.on_control is not None:
-            task = asyncio.get_running_loop().create_task(self.on_control(doc_id, json.loads(payload)))
-            task.add_done_callback(log_failure)
+            spawn(self.on_control(doc_id, json.loads(payload)))
 
     # --- anti-entropy ----------------------------------------------------------------------
 
@@ -190,8 +188,3 @@ class Fanout:
         for doc_id, room in list(rooms.items()):
             if hash(doc_id) % SYNC_SLICES == self._tick:
                 await self.announce(room)
-
-
-def log_failure(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("hub_task_failed", exc_info=task.exception())

@@ -33,7 +33,7 @@ from pycrdt import merge_updates
 
 from collab.bus import Bus
 from collab.connection import CloseCode, Connection, FrameWriter, Identity, Transport
-from collab.fanout import KIND_AWARENESS, KIND_CONTROL, KIND_UPDATE, SYNC_SLICES, ControlHandler, Fanout, log_failure
+from collab.fanout import KIND_AWARENESS, KIND_CONTROL, KIND_UPDATE, SYNC_SLICES, ControlHandler, Fanout
 from collab.journal import Append, Journal
 from collab.keys import CollabKeys
 from collab.metrics import HubMetrics
@@ -41,6 +41,7 @@ from collab.persistence import Persistence, Slot
 from collab.room import Limits, Room
 from collab.spool import Spool
 from collab.store import DocumentGone, DocumentStore, load_document
+from collab.tasks import spawn
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,6 @@ class Hub(Persistence):
         self._tasks: list[asyncio.Task[None]] = []
         self._outgoing: list[_Outgoing] = []
         self._committing: asyncio.Task[None] | None = None
-        self._unloading: set[asyncio.Task[None]] = set()
         self._drained = asyncio.Event()
         self._drained.set()
         self._spool_hold: int | None = None  # the oldest spooled update the journal refused, not stored yet
@@ -265,10 +265,7 @@ class Hub(Persistence):
             slot.unload = loop.call_later(self.unload_after, self._start_unload, room.doc_id)
 
     def _start_unload(self, doc_id: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._unload(doc_id), name=f"unload-{doc_id}")
-        self._unloading.add(task)  # kept until done, so it is neither collected nor its failure lost
-        task.add_done_callback(self._unloading.discard)
-        task.add_done_callback(log_failure)
+        spawn(self._unload(doc_id), name=f"unload-{doc_id}")
 
     async def _load(self, doc_id: str) -> Slot:
         early: list[bytes] = []

@@ -42,29 +42,27 @@ class ScriptConnection:
 
     async def run(self, script: Script, keys: Sequence[Argument], args: Sequence[Argument]) -> Any:
         async with self._calling:
-            if self._connection is None:
-                self._connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
             try:
-                return await self._call(self._connection, "EVALSHA", script.sha, len(keys), *keys, *args)
+                return await self._call("EVALSHA", script.sha, len(keys), *keys, *args)
             except NoScriptError:
-                return await self._call(self._connection, "EVAL", script.source, len(keys), *keys, *args)
+                return await self._call("EVAL", script.source, len(keys), *keys, *args)
 
     async def open(self, scripts: Sequence[Script]) -> None:
         """Connect and load `scripts` now, so that the first calls (a burst of sockets joining a
         process that just started) pay neither. Raises when Redis cannot be reached."""
         async with self._calling:
-            if self._connection is None:
-                self._connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
             for script in scripts:
-                await self._call(self._connection, "SCRIPT", "LOAD", script.source)
+                await self._call("SCRIPT", "LOAD", script.source)
 
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.disconnect()
             self._connection = None
 
-    @staticmethod
-    async def _call(connection: AbstractConnection, *command: Argument) -> Any:
-        # Both calls drop the connection on any failure or cancellation.
+    async def _call(self, *command: Argument) -> Any:
+        if self._connection is None:
+            self._connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        connection = self._connection
+        # Both calls drop the connection on any failure or cancellation (the next one reconnects).
         await connection.send_packed_command(connection.pack_command(*command), check_health=False)
         return await connection.read_response()

@@ -79,6 +79,11 @@ class _Claim:
     member: str
 
 
+def _keys(claims: list[_Claim]) -> list[str]:
+    """The scripts' KEYS: each claim's user set and workflow set, in turn."""
+    return [key for claim in claims for key in (claim.user_key, claim.workflow_key)]
+
+
 class ConnectionLimits:
     """Takes and frees the slots of this process's sockets; renews them while they are open."""
 
@@ -116,9 +121,8 @@ class ConnectionLimits:
     async def _acquire(self, claims: list[_Claim]) -> list[int]:
         now = time.time()
         limits = [self.per_user, self.per_workflow, int(self.ttl * 2000)]
-        keys = [key for claim in claims for key in (claim.user_key, claim.workflow_key)]
         members = [claim.member for claim in claims]
-        verdicts = await self._scripts.run(_ACQUIRE, keys, [now, now + self.ttl, *limits, *members])
+        verdicts = await self._scripts.run(_ACQUIRE, _keys(claims), [now, now + self.ttl, *limits, *members])
         return [int(verdict) for verdict in verdicts]
 
     async def release(self, socket_id: str) -> None:
@@ -131,8 +135,7 @@ class ConnectionLimits:
             log.warning("connection_limits_unavailable", extra={"error": repr(err)})
 
     async def _release(self, claims: list[_Claim]) -> list[None]:
-        keys = [key for claim in claims for key in (claim.user_key, claim.workflow_key)]
-        await self._scripts.run(_RELEASE, keys, [claim.member for claim in claims])
+        await self._scripts.run(_RELEASE, _keys(claims), [claim.member for claim in claims])
         return [None] * len(claims)
 
     async def renew(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import time
@@ -11,14 +10,12 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import structlog
 
+from collab.tasks import spawn
 from server.accounts.passwords import hash_password, needs_rehash, verify_password
 from server.errors import Conflict, NotFound
 from server.tables import ApiToken, User
 from server.text import normalize_email
-
-log = structlog.get_logger(__name__)
 
 TOKEN_PREFIX = "glx_"
 TOKEN_USE_PRECISION = timedelta(minutes=1)
@@ -168,19 +165,8 @@ async def members_by_token(
         return [None] * len(workflow_ids)
     rows = await pool.fetch(_MEMBERS_BY_TOKEN, token_digest(token), workflow_ids)
     if rows:  # written while the sockets go on joining
-        noting = asyncio.create_task(_note_use(rows[0]["token_id"], rows[0]["last_used_at"]))
-        _noting.add(noting)
-        noting.add_done_callback(_noted_use)
+        spawn(_note_use(rows[0]["token_id"], rows[0]["last_used_at"]))
     return _in_order(rows, workflow_ids)
-
-
-_noting: set[asyncio.Task[None]] = set()
-
-
-def _noted_use(task: asyncio.Task[None]) -> None:
-    _noting.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("token_use_not_recorded", error=repr(task.exception()))
 
 
 async def members_by_id(
