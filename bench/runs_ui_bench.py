@@ -126,6 +126,15 @@ def summary(values: list[float]) -> dict[str, Any]:
             "max_ms": round(max(values), 1)}  # fmt: skip
 
 
+def events_of(frames: list[list[Any]]) -> list[tuple[float, dict[str, Any]]]:
+    """Each run event with its frame's arrival (a text frame holds one event or an array of them)."""
+    out = []
+    for arrived, raw in frames:
+        value = json.loads(raw)
+        out.extend((arrived, event) for event in (value if isinstance(value, list) else [value]))
+    return out
+
+
 def latencies(frames: list[list[Any]], dom: list[list[Any]]) -> dict[str, Any]:
     """For each node_started, node_finished and node_progress frame: arrival → the DOM showing it
     (stamped at the next animation frame)."""
@@ -141,8 +150,7 @@ def latencies(frames: list[list[Any]], dom: list[list[Any]]) -> dict[str, Any]:
     published: list[float] = []
     progress: list[float] = []
     streamed: dict[str, int] = {}
-    for arrived, raw in frames:
-        event = json.loads(raw)
+    for arrived, event in events_of(frames):
         node = event.get("node_id")
         if event["type"] in ("node_started", "node_finished"):
             status = "running" if event["type"] == "node_started" else event["status"]
@@ -236,11 +244,13 @@ def measure(browser: Browser, ada: User, base_url: str) -> dict[str, Any]:
     frames: list[list[Any]] = page.evaluate("() => window.__frames")
     dom: list[list[Any]] = page.evaluate("() => window.__dom")
     page.context.close()
-    llm_progress = [a for a, raw in frames if '"node_progress"' in raw and '"node_id":"llm"' in raw]
-    sleeps_done = max(a for a, raw in frames if '"node_finished"' in raw and '"node_id":"s' in raw)
+    events = events_of(frames)
+    llm_progress = [a for a, e in events if e["type"] == "node_progress" and e.get("node_id") == "llm"]
+    sleeps_done = max(a for a, e in events if e["type"] == "node_finished" and e.get("node_id", "").startswith("s"))
     return {
         "run_seconds": round((ended - started) / 1000, 2),
-        "events_received": len(frames),
+        "events_received": len(events),
+        "text_frames": len(frames),
         "llm_streaming_s": [round((llm_progress[0] - started) / 1000, 2), round((llm_progress[-1] - started) / 1000, 2)]
         if llm_progress
         else None,

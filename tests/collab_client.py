@@ -79,8 +79,9 @@ class YClient:
     async def _read(self) -> None:
         try:
             async for frame in self._ws:
-                if isinstance(frame, str):
-                    self.events.append(json.loads(frame))
+                if isinstance(frame, str):  # run events: one, or an array of them in order
+                    events = json.loads(frame)
+                    self.events.extend(events if isinstance(events, list) else [events])
                     continue
                 message = protocol.decode(frame)
                 if isinstance(message, protocol.SyncStep1):

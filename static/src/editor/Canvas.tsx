@@ -99,12 +99,16 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   const nodeTypes = useMemo(() => buildNodeTypes(props.specList), [props.specList])
   const wrapper = useRef<HTMLDivElement>(null)
   const runs = useRunStore()
-  // Past MANY_RUNNING running nodes their glows hold still (editor.css, `data-busy`). The flag is
-  // set on the element straight from the store: rendering the canvas again for it would hand
+  // Past MANY_RUNNING running nodes their glows hold still (editor.css, `data-busy`), and while a
+  // run is under way the nodes are a layer of their own (`data-running`). The flags are set on the
+  // element straight from the store: rendering the canvas again for them would hand
   // React Flow new callbacks, and React Flow would then update its store for every node and
   // edge — in the very frame a hundred nodes start.
   useLayoutEffect(() => {
-    const mark = () => void wrapper.current?.toggleAttribute('data-busy', runs.busy)
+    const mark = () => {
+      wrapper.current?.toggleAttribute('data-busy', runs.busy)
+      wrapper.current?.toggleAttribute('data-running', runs.active)
+    }
     mark()
     return runs.subscribe(mark)
   }, [runs])

@@ -1,17 +1,22 @@
 // The runs of the open workflow, shared by the canvas, the toolbar and the history panel.
-// Socket events are queued and folded in once per animation frame, so a burst of tokens or of
-// finished nodes costs one render of the nodes it touched. Each node reads only its own view.
+// Socket events are queued and folded in once per animation frame, and the nodes they change are
+// shown a few per frame (pacer.ts): a burst of a hundred nodes starting is drawn over a few short
+// frames, and a token streamed meanwhile is not held up behind it. Each node reads only its own
+// view.
 // The events of the live run are kept, so that a REST read of it (after a gap or a reconnect,
 // or of a run first seen mid-way) continues with whatever arrived while the read was under way.
 
 import { createContext, useContext, useSyncExternalStore } from 'react'
 
 import { api, type Page } from '../api'
-import { ACTIVE, applyEvent, continueFrom, fromDetail, parseEvent, summaryOf, type NodeView, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
+import { Pacer } from './pacer'
+import { ACTIVE, applyEvent, continueFrom, fromDetail, parseEvents, summaryOf, type NodeView, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
 
 const PAGE_SIZE = 20
 /** Past this many running nodes their glows hold still: a hundred pulsing layers cost every frame. */
 const MANY_RUNNING = 20
+/** Changed nodes drawn per animation frame (see pacer.ts). */
+const NODES_PER_FRAME = 8
 /** Events kept per run for continuing a REST read; far more than a run sends while one is read. */
 const KEPT_EVENTS = 20_000
 
@@ -28,9 +33,11 @@ export class RunStore {
   historyLoaded = false
   /** Bumped on every change of `history`, `live` or `pinned` (for whole-list subscribers). */
   version = 0
-  /** How many nodes the shown run has running (kept up to date by `changed`). */
+  /** How many nodes the shown run (live or pinned) has running, shown yet or not (see `changed`). */
   running = 0
 
+  /** What the canvas shows of the live run (and of earlier runs), paced. */
+  private shown = new Pacer<NodeView>(NODES_PER_FRAME, streams)
   private queue: RunEvent[] = []
   private frame = 0
   private listeners = new Set<() => void>()
@@ -47,11 +54,16 @@ export class RunStore {
     return () => this.listeners.delete(listener)
   }
 
-  private changed(): void {
-    const shown = this.pinned ?? this.live
-    this.running = shown ? Object.values(shown.nodes).filter((n) => n.status === 'running').length : 0
+  /** `all`: show every node's change now (a REST read is one change, not a stream). */
+  private changed(all = false): void {
+    this.shown.step({ ...this.earlier, ...this.live?.nodes }, all)
+    // Counted in the run itself, not in what is shown yet: the glows hold still from the burst's
+    // first frame on, rather than every node repainted when the count crosses the line mid-way.
+    const run = this.pinned ?? this.live
+    this.running = run ? Object.values(run.nodes).filter((n) => n.status === 'running').length : 0
     this.version++
     for (const listener of this.listeners) listener()
+    if (this.shown.backlog && !this.frame && !this.closed) this.frame = requestAnimationFrame(this.flush)
   }
 
   /** Whether more nodes run than are worth pulsing one by one (see editor.css, `data-busy`). */
@@ -59,17 +71,21 @@ export class RunStore {
     return this.running > MANY_RUNNING
   }
 
+  /** Whether the newest run is under way (queued or running). */
+  get active(): boolean {
+    return !this.pinned && this.live !== null && ACTIVE.has(this.live.status)
+  }
+
   /** What node `id` shows now. */
   nodeView(id: string): NodeView | undefined {
-    if (this.pinned) return this.pinned.nodes[id]
-    return this.live?.nodes[id] ?? this.earlier[id]
+    return this.pinned ? this.pinned.nodes[id] : this.shown.get(id)
   }
 
   /** A text frame of the socket. */
   receive(data: string): void {
-    const event = parseEvent(data)
-    if (!event || this.closed) return
-    this.queue.push(event)
+    const events = parseEvents(data)
+    if (!events.length || this.closed) return
+    this.queue.push(...events)
     if (!this.frame) this.frame = requestAnimationFrame(this.flush)
   }
 
@@ -78,7 +94,7 @@ export class RunStore {
     this.frame = 0
     const events = this.queue
     this.queue = []
-    if (!events.length) return
+    if (!events.length && !this.shown.backlog) return
     for (const event of events) this.apply(event)
     this.changed()
   }
@@ -154,7 +170,7 @@ export class RunStore {
         this.live = view
       }
       this.mergeSummaries([detail])
-      this.changed()
+      this.changed(true)
     } catch {
       // The next event or reconnect tries again; the run may also have been deleted.
     } finally {
@@ -223,6 +239,11 @@ export class RunStore {
     cancelAnimationFrame(this.frame)
     this.listeners.clear()
   }
+}
+
+/** A running node's answer growing: the next tokens of what it shows already. */
+function streams(shown: NodeView | undefined, next: NodeView | undefined): boolean {
+  return shown?.status === 'running' && next?.status === 'running' && next.text !== shown.text
 }
 
 export const RunsContext = createContext<RunStore | null>(null)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { applyEvent, continueFrom, fromDetail, parseEvent, summaryOf, type NodeRunOut, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
+import { applyEvent, continueFrom, fromDetail, parseEvents, summaryOf, type NodeRunOut, type RunDetail, type RunEvent, type RunSummary, type RunView } from './runs'
 
 const AT = '2026-12-01T10:00:00Z'
 const started: RunEvent = { type: 'run_started', run_id: 'r1', seq: 1, workflow_id: 'w', scope: 'full', trigger: 'editor', node_ids: ['a', 'b'], at: AT }
@@ -130,11 +130,14 @@ describe('continueFrom', () => {
   })
 })
 
-describe('parseEvent', () => {
-  it('reads run events and refuses anything else', () => {
-    expect(parseEvent(JSON.stringify(started))?.type).toBe('run_started')
-    expect(parseEvent('{"type":"hello","run_id":"r","seq":1}')).toBeNull()
-    expect(parseEvent('{"type":"node_started","seq":1}')).toBeNull()
-    expect(parseEvent('not json')).toBeNull()
+describe('parseEvents', () => {
+  it('reads one run event or an array of them, and refuses anything else', () => {
+    expect(parseEvents(JSON.stringify(started)).map((e) => e.type)).toEqual(['run_started'])
+    expect(parseEvents(JSON.stringify([started, nodeStarted(2), progress(3, 'Hi')])).map((e) => e.seq)).toEqual([1, 2, 3])
+    expect(parseEvents('{"type":"hello","run_id":"r","seq":1}')).toEqual([])
+    expect(parseEvents('{"type":"node_started","seq":1}')).toEqual([])
+    expect(parseEvents(JSON.stringify([{ type: 'hello' }, nodeStarted(2), 7, null]))).toEqual([nodeStarted(2)])
+    expect(parseEvents('not json')).toEqual([])
+    expect(parseEvents('null')).toEqual([])
   })
 })

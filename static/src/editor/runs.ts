@@ -72,16 +72,22 @@ export type RunEvent =
 const EVENT_TYPES = new Set(['run_started', 'node_started', 'node_progress', 'node_finished', 'run_finished'])
 
 /** A text frame of the socket as a run event, or null when it is something else. */
-export function parseEvent(data: string): RunEvent | null {
+/** The run events of a text frame: one event, or a JSON array of them in order. Anything else
+ * in it (a type this client does not know, a malformed entry) is left out. */
+export function parseEvents(data: string): RunEvent[] {
+  let value: unknown
   try {
-    const value: unknown = JSON.parse(data)
-    if (!value || typeof value !== 'object') return null
-    const record = value as Record<string, unknown>
-    if (!EVENT_TYPES.has(String(record.type)) || typeof record.run_id !== 'string' || typeof record.seq !== 'number') return null
-    return value as RunEvent
+    value = JSON.parse(data)
   } catch {
-    return null
+    return []
   }
+  return (Array.isArray(value) ? value : [value]).filter(isEvent)
+}
+
+function isEvent(value: unknown): value is RunEvent {
+  if (!value || typeof value !== 'object') return false
+  const record = value as Record<string, unknown>
+  return EVENT_TYPES.has(String(record.type)) && typeof record.run_id === 'string' && typeof record.seq === 'number'
 }
 
 /** What a node shows of one run. `text` is the answer streamed so far. */

@@ -21,10 +21,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.frames: list[protocol.Message] = []
+        self.texts: list[str] = []
 
     async def send(self, data: bytes | str) -> None:
         if isinstance(data, bytes):
             self.frames.append(protocol.decode(data))
+        else:
+            self.texts.append(data)
 
     async def close(self, code: int, reason: str) -> None:
         pass
@@ -156,6 +159,21 @@ async def test_a_sync_request_during_an_unjournaled_update_is_answered_after_it(
     harness.room.receive(reader, protocol.sync_step1(Doc().get_state()))
     await harness.settle()
     assert seen.of(protocol.SyncStep2) == [] and [c for c, _ in harness.replies] == [reader]
+    harness.close()
+
+
+async def test_run_events_read_together_reach_each_socket_as_one_array_in_order() -> None:
+    harness = Harness()
+    _, ada = harness.join("ada")
+    _, bob = harness.join("bob")
+    events = [{"type": "node_started", "run_id": "r", "seq": seq, "node_id": f"n{seq}"} for seq in range(1, 5)]
+    for event in events[:3]:  # one read of the bus
+        harness.room.relay_text(json.dumps(event).encode())
+    await harness.settle()
+    harness.room.relay_text(json.dumps(events[3]).encode())  # a read of its own
+    await harness.settle()
+    for seen in (ada, bob):
+        assert [json.loads(text) for text in seen.texts] == [events[:3], events[3]]
     harness.close()
 
 
