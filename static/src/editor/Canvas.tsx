@@ -100,7 +100,7 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
   const wrapper = useRef<HTMLDivElement>(null)
   const runs = useRunStore()
   // Past MANY_RUNNING running nodes their glows hold still (editor.css, `data-busy`), and while a
-  // run is under way the nodes are a layer of their own (`data-running`). The flags are set on the
+  // run is under way each node is a layer of its own (`data-running`). The flags are set on the
   // element straight from the store: rendering the canvas again for them would hand
   // React Flow new callbacks, and React Flow would then update its store for every node and
   // edge — in the very frame a hundred nodes start.
