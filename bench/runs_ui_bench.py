@@ -1,7 +1,7 @@
 """Runs on the canvas in a real browser: how long a run event takes to reach the screen, and the
 frame time while 100 nodes run in parallel and an LLM node streams 50 tokens a second.
 
-    python -m bench.runs_ui_bench [--runs 3]   # Postgres and Redis on 127.0.0.1, a fresh static/dist
+    python -m bench.runs_ui_bench [--runs 3] [--from-editor]   # Postgres and Redis on 127.0.0.1, a fresh static/dist
 
 One `galaxy web`, one `galaxy worker` (test node types from tests/integration/runs_nodes.py), the
 OpenAI-compatible test server behind litellm, and Debian's Chromium headless with the frame-rate
@@ -206,8 +206,9 @@ DOM_STATUSES = """() => Object.fromEntries([...document.querySelectorAll('.react
   .map((n) => [n.dataset.id, n.querySelector('.node')?.getAttribute('data-run-status') ?? null]))"""
 
 
-def measure(browser: Browser, ada: User, base_url: str) -> dict[str, Any]:
-    """One run of the parallel workflow watched by a fresh page."""
+def measure(browser: Browser, ada: User, base_url: str, *, from_editor: bool = False) -> dict[str, Any]:
+    """One run of the parallel workflow watched by a fresh page; started over the API, or by the
+    page's Run all button with `from_editor`."""
     made = ada.http.post("/api/workflows/import", json=workflow(PARALLEL))
     assert made.status_code == 201, made.text
     workflow_id = made.json()["id"]
@@ -224,9 +225,14 @@ def measure(browser: Browser, ada: User, base_url: str) -> dict[str, Any]:
     idle = [b - a for a, b in itertools.pairwise(idle_ticks)][2:]
     page.evaluate("window.__startClock()")
     started = time.time() * 1000
-    response = ada.http.post(f"/api/workflows/{workflow_id}/runs", json={"scope": "full"})
-    assert response.status_code == 202, response.text
-    run_id = response.json()["id"]
+    if from_editor:
+        page.get_by_role("button", name="Run all").click()
+        page.wait_for_function("() => window.__frames.some(([, data]) => data.includes('run_started'))")
+        run_id = ada.http.get(f"/api/workflows/{workflow_id}/runs?limit=1").json()["items"][0]["id"]
+    else:
+        response = ada.http.post(f"/api/workflows/{workflow_id}/runs", json={"scope": "full"})
+        assert response.status_code == 202, response.text
+        run_id = response.json()["id"]
     try:
         page.wait_for_function(
             f"() => document.querySelectorAll('.node[data-run-status=\"success\"]').length >= {PARALLEL + 2}",
@@ -274,6 +280,7 @@ def warm_up(ada: User) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3, help="measured runs, each on a fresh workflow and page")
+    parser.add_argument("--from-editor", action="store_true", help="start each run with the page's Run all button")
     parser.add_argument("--static-dir", type=Path, default=None, help="serve this editor build instead of static/dist")
     args = parser.parse_args()
     static_dir = args.static_dir or require_current_build(PROJECT_ROOT / "static" / "dist")
@@ -292,7 +299,7 @@ def main() -> None:
             with sync_playwright() as driver:
                 browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 for _ in range(args.runs):
-                    results["runs"].append(measure(browser, ada, url))
+                    results["runs"].append(measure(browser, ada, url, from_editor=args.from_editor))
                 browser.close()
     clients.close()
     results["load_average_after"] = os.getloadavg()

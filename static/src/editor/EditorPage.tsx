@@ -17,7 +17,7 @@ import { EditorContext, type EditorContextValue } from './context'
 import { copySelection, deleteElements, paste, plainData, roots, setName } from './doc'
 import { Palette } from './Palette'
 import { RunsHistory, RunToolbar, startRun, useProblems, ViewingBanner } from './RunsPanel'
-import { RunsContext, RunStore } from './runStore'
+import { RunsContext, RunStore, useRunStore } from './runStore'
 import { ShareDialog, ShortcutsDialog, VersionsPanel } from './panels'
 import { Avatars, useMembersStamp } from './presence'
 import { specMap, type NodeSpec } from './specs'
@@ -190,6 +190,7 @@ interface WorkspaceProps {
 function Workspace({ detail, specList, me, role, linkState, synced, refreshRole, link, history }: WorkspaceProps) {
   const workflowId = detail.id
   const notify = useNotify()
+  const runs = useRunStore()
   const [sharing, setSharing] = useState(false)
   const [help, setHelp] = useState(false)
   const [sidebar, setSidebar] = useState(false)
@@ -241,9 +242,14 @@ function Workspace({ detail, specList, me, role, linkState, synced, refreshRole,
           ? `${problems.length} problem${problems.length > 1 ? 's' : ''} to fix before running`
           : null
   const runNodes = useCallback(
-    (scope: 'full' | 'selected' | 'single', nodeIds: string[]) =>
-      void startRun(workflowId, scope, nodeIds).then((failure) => failure && notify(failure, { bad: true, ms: 8000 })),
-    [workflowId, notify],
+    (scope: 'full' | 'selected' | 'single', nodeIds: string[]) => {
+      const answered = runs.expect()
+      void startRun(workflowId, scope, nodeIds).then((failure) => {
+        answered(failure === null)
+        if (failure) notify(failure, { bad: true, ms: 8000 })
+      })
+    },
+    [workflowId, notify, runs],
   )
   const labelOf = useCallback(
     (id: string) => {

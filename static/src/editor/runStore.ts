@@ -17,6 +17,8 @@ const PAGE_SIZE = 20
 const MANY_RUNNING = 20
 /** Changed nodes drawn per animation frame (see pacer.ts). */
 const NODES_PER_FRAME = 8
+/** How long a run this editor asked for counts as under way before its first event arrives. */
+const EXPECT_MS = 10_000
 /** Events kept per run for continuing a REST read; far more than a run sends while one is read. */
 const KEPT_EVENTS = 20_000
 
@@ -38,6 +40,9 @@ export class RunStore {
 
   /** What the canvas shows of the live run (and of earlier runs), paced. */
   private shown = new Pacer<NodeView>(NODES_PER_FRAME, streams)
+  /** A run this editor asked for and has not seen start: counts as under way (see `expect`). */
+  private expecting = false
+  private expectTimer = 0
   private queue: RunEvent[] = []
   private frame = 0
   private listeners = new Set<() => void>()
@@ -71,9 +76,30 @@ export class RunStore {
     return this.running > MANY_RUNNING
   }
 
-  /** Whether the newest run is under way (queued or running). */
+  /** Whether the newest run is under way (queued or running), or one this editor asked for is
+   * about to be: the canvas makes its nodes' layers while the request and the worker's start
+   * are under way, rather than in the frames where a hundred nodes start. */
   get active(): boolean {
-    return !this.pinned && this.live !== null && ACTIVE.has(this.live.status)
+    return !this.pinned && (this.expecting || (this.live !== null && ACTIVE.has(this.live.status)))
+  }
+
+  /** This editor asks for a run. Answers what to call once the request is answered (`false`: it
+   * failed); until then and until the run's first event (at most EXPECT_MS), it counts as under way. */
+  expect(): (started: boolean) => void {
+    this.expecting = true
+    clearTimeout(this.expectTimer)
+    this.expectTimer = window.setTimeout(() => this.stopExpecting(), EXPECT_MS)
+    this.changed()
+    return (started) => {
+      if (!started) this.stopExpecting()
+    }
+  }
+
+  private stopExpecting(): void {
+    clearTimeout(this.expectTimer)
+    if (!this.expecting || this.closed) return
+    this.expecting = false
+    this.changed()
   }
 
   /** What node `id` shows now. */
@@ -100,6 +126,7 @@ export class RunStore {
   }
 
   private apply(event: RunEvent): void {
+    if (event.type === 'run_started') this.expecting = false
     this.keep(event)
     const current = this.live && this.live.id === event.run_id ? this.live : null
     if (!current && event.type !== 'run_started') {
@@ -236,6 +263,7 @@ export class RunStore {
 
   close(): void {
     this.closed = true
+    clearTimeout(this.expectTimer)
     cancelAnimationFrame(this.frame)
     this.listeners.clear()
   }
