@@ -275,6 +275,37 @@ def test_the_history_loads_older_runs_as_it_is_scrolled(
     assert [runs.nth(i).get_attribute("data-run") for i in range(45)] == ids[::-1]  # newest first, each once
 
 
+def test_a_run_counts_as_under_way_from_the_click_to_its_end(
+    pages: Pages, someone: Callable[[str], User], runs_url: str
+) -> None:
+    """The canvas is marked running (its nodes get layers of their own) from the moment the editor
+    asks for a run; a refused request takes the mark away at once, and the run's end does."""
+    ada = someone("Ada")
+    workflow_id = chain(ada, seconds=0.5)
+    page = pages.open(ada, base_url=runs_url)
+    open_canvas(page, workflow_id)
+    canvas = page.locator(".canvas")
+    expect(canvas).not_to_have_attribute("data-running", "")
+
+    def refuse(route: Route) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        problem = {"title": "Too many runs", "status": 429, "detail": "2 runs in progress"}
+        route.fulfill(status=429, json=problem, headers={"content-type": "application/problem+json"})
+
+    page.route(f"**/api/workflows/{workflow_id}/runs", refuse)
+    page.get_by_role("button", name="Run all").click()
+    expect(page.get_by_text("Too many runs: 2 runs in progress")).to_be_visible()
+    expect(canvas).not_to_have_attribute("data-running", "")
+    page.unroute(f"**/api/workflows/{workflow_id}/runs")
+
+    page.get_by_role("button", name="Run all").click()
+    expect(canvas).to_have_attribute("data-running", "")
+    expect_status(page, "second", "success")
+    expect(canvas).not_to_have_attribute("data-running", "")
+
+
 def test_cancel_and_reload_during_a_run(pages: Pages, someone: Callable[[str], User], runs_url: str) -> None:
     ada = someone("Ada")
     workflow_id = chain(ada, seconds=30)
