@@ -135,9 +135,9 @@ def events_of(frames: list[list[Any]]) -> list[tuple[float, dict[str, Any]]]:
     return out
 
 
-def latencies(frames: list[list[Any]], dom: list[list[Any]]) -> dict[str, Any]:
-    """For each node_started, node_finished and node_progress frame: arrival → the DOM showing it
-    (stamped at the next animation frame)."""
+def latencies(events: list[tuple[float, dict[str, Any]]], dom: list[list[Any]]) -> dict[str, Any]:
+    """For each node_started, node_finished and node_progress event (with its frame's arrival):
+    arrival → the DOM showing it (stamped at the next animation frame)."""
     shown_status: dict[tuple[str, str], float] = {}
     shown_text: dict[str, list[tuple[int, float]]] = {}
     for node, kind, value, _, painted in dom:
@@ -150,7 +150,7 @@ def latencies(frames: list[list[Any]], dom: list[list[Any]]) -> dict[str, Any]:
     published: list[float] = []
     progress: list[float] = []
     streamed: dict[str, int] = {}
-    for arrived, event in events_of(frames):
+    for arrived, event in events:
         node = event.get("node_id")
         if event["type"] in ("node_started", "node_finished"):
             status = "running" if event["type"] == "node_started" else event["status"]
@@ -263,7 +263,7 @@ def measure(browser: Browser, ada: User, base_url: str, *, from_editor: bool = F
         "sleep_nodes_done_s": round((sleeps_done - started) / 1000, 2),
         "idle_frames": {"count": len(idle), "median_ms": round(statistics.median(idle), 2)},
         "frames_during_run": frame_times(ticks, dom, started, ended),
-        "event_to_paint": latencies(frames, dom),
+        "event_to_paint": latencies(events, dom),
     }
 
 

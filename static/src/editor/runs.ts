@@ -71,7 +71,6 @@ export type RunEvent =
 
 const EVENT_TYPES = new Set(['run_started', 'node_started', 'node_progress', 'node_finished', 'run_finished'])
 
-/** A text frame of the socket as a run event, or null when it is something else. */
 /** The run events of a text frame: one event, or a JSON array of them in order. Anything else
  * in it (a type this client does not know, a malformed entry) is left out. */
 export function parseEvents(data: string): RunEvent[] {
