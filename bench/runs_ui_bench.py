@@ -135,9 +135,11 @@ def events_of(frames: list[list[Any]]) -> list[tuple[float, dict[str, Any]]]:
     return out
 
 
-def latencies(events: list[tuple[float, dict[str, Any]]], dom: list[list[Any]]) -> dict[str, Any]:
+def latencies(events: list[tuple[float, dict[str, Any]]], dom: list[list[Any]], start: float) -> dict[str, Any]:
     """For each node_started, node_finished and node_progress event (with its frame's arrival):
-    arrival → the DOM showing it (stamped at the next animation frame)."""
+    arrival → the DOM showing it (stamped at the next animation frame). `late` lists the
+    node_finished and LLM node_progress events shown 50 ms or more after they arrived: the event,
+    its arrival in seconds from `start`, and the milliseconds it waited."""
     shown_status: dict[tuple[str, str], float] = {}
     shown_text: dict[str, list[tuple[int, float]]] = {}
     for node, kind, value, _, painted in dom:
@@ -150,6 +152,7 @@ def latencies(events: list[tuple[float, dict[str, Any]]], dom: list[list[Any]]) 
     published: list[float] = []
     progress: list[float] = []
     streamed: dict[str, int] = {}
+    late: list[tuple[str, float, float]] = []
     for arrived, event in events:
         node = event.get("node_id")
         if event["type"] in ("node_started", "node_finished"):
@@ -159,14 +162,19 @@ def latencies(events: list[tuple[float, dict[str, Any]]], dom: list[list[Any]]) 
                 (started if event["type"] == "node_started" else finished).append(painted - arrived)
                 if event["type"] == "node_finished":
                     published.append(painted - datetime.fromisoformat(event["at"]).timestamp() * 1000)
+                    if painted - arrived >= 50:
+                        late.append(("node_finished", round((arrived - start) / 1000, 3), round(painted - arrived, 1)))
         elif event["type"] == "node_progress" and node == "llm" and event["delta"]:
             streamed[node] = streamed.get(node, 0) + len(event["delta"])
             length = streamed[node]
             painted = next((p for value, p in shown_text.get(node, []) if value >= length), None)
             if painted is not None:
                 progress.append(painted - arrived)
+                if painted - arrived >= 50:
+                    late.append(("node_progress", round((arrived - start) / 1000, 3), round(painted - arrived, 1)))
     return {"node_started": summary(started), "node_finished": summary(finished),
-            "node_progress_llm": summary(progress), "node_finished_from_worker": summary(published)}  # fmt: skip
+            "node_progress_llm": summary(progress), "node_finished_from_worker": summary(published),
+            "late": late}  # fmt: skip
 
 
 def frame_times(ticks: list[float], dom: list[list[Any]], start: float, end: float) -> dict[str, Any]:
@@ -190,7 +198,9 @@ def frame_times(ticks: list[float], dom: list[list[Any]], start: float, end: flo
         return {"count": len(values), "median_ms": round(statistics.median(values), 2),
                 "p95_ms": percentile(values, 0.95), "max_ms": round(max(values), 1)}  # fmt: skip
 
-    return {"all": stats(every), "drawing_the_run": stats(drawing), "over_50_ms": sum(v > 50 for v in every)}
+    long = [[round((begin - start) / 1000, 3), round(finish - begin, 1)]
+            for begin, finish in itertools.pairwise(ticks) if start <= begin and finish <= end and finish - begin > 50]  # fmt: skip
+    return {"all": stats(every), "drawing_the_run": stats(drawing), "over_50_ms": len(long), "long_frames": long}
 
 
 def wait_for_run(http: httpx.Client, run_id: str, timeout: float = 120) -> dict[str, Any]:
@@ -263,7 +273,7 @@ def measure(browser: Browser, ada: User, base_url: str, *, from_editor: bool = F
         "sleep_nodes_done_s": round((sleeps_done - started) / 1000, 2),
         "idle_frames": {"count": len(idle), "median_ms": round(statistics.median(idle), 2)},
         "frames_during_run": frame_times(ticks, dom, started, ended),
-        "event_to_paint": latencies(events, dom),
+        "event_to_paint": latencies(events, dom, started),
     }
 
 

@@ -279,7 +279,8 @@ def test_a_run_counts_as_under_way_from_the_click_to_its_end(
     pages: Pages, someone: Callable[[str], User], runs_url: str
 ) -> None:
     """The canvas is marked running (its nodes get layers of their own) from the moment the editor
-    asks for a run; a refused request takes the mark away at once, and the run's end does."""
+    asks for a run; a refused request takes the mark away at once, and the run's end does (once
+    its last changes are drawn, within LINGER_MS of static/src/editor/runStore.ts)."""
     ada = someone("Ada")
     workflow_id = chain(ada, seconds=0.5)
     page = pages.open(ada, base_url=runs_url)

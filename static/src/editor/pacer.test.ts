@@ -4,8 +4,9 @@ import { Pacer } from './pacer'
 
 type View = { status: string; text: string }
 const running = (text = ''): View => ({ status: 'running', text })
-const streams = (shown: View | undefined, next: View | undefined) =>
-  shown?.status === 'running' && next?.status === 'running' && next.text !== shown.text
+/** As the run store ranks: more text of a node shown running, then an end, then the rest. */
+const rank = (shown: View | undefined, next: View | undefined) =>
+  shown?.status === 'running' && next?.status === 'running' && next.text !== shown.text ? 0 : next?.status === 'running' || next?.status === 'pending' ? 2 : 1
 
 /** Views of nodes n0..n(count-1), all `view`. */
 function many(count: number, view: View, into: Record<string, View> = {}): Record<string, View> {
@@ -18,7 +19,7 @@ const shownCount = (pacer: Pacer<View>, current: Record<string, View>) =>
 
 describe('Pacer', () => {
   it('shows a few changes at once in the same turn', () => {
-    const pacer = new Pacer<View>(8, streams)
+    const pacer = new Pacer<View>(8, rank)
     const current = many(5, running())
     pacer.step(current)
     expect(shownCount(pacer, current)).toBe(5)
@@ -26,7 +27,7 @@ describe('Pacer', () => {
   })
 
   it('shows a burst a share per turn, each node in its newest state, all within a bounded number of turns', () => {
-    const pacer = new Pacer<View>(8, streams)
+    const pacer = new Pacer<View>(8, rank)
     let current = many(100, running())
     pacer.step(current)
     expect(shownCount(pacer, current)).toBe(8)
@@ -41,7 +42,7 @@ describe('Pacer', () => {
   })
 
   it('puts the next tokens of a shown answer ahead of a burst', () => {
-    const pacer = new Pacer<View>(8, streams)
+    const pacer = new Pacer<View>(8, rank)
     const current: Record<string, View> = { llm: running() }
     pacer.step(current)
     many(100, running(), current) // a hundred nodes start
@@ -54,8 +55,30 @@ describe('Pacer', () => {
     expect(pacer.backlog).toBeGreaterThan(0)
   })
 
+  it("puts a node's end and an answer's next tokens ahead of a new run's nodes starting", () => {
+    const pacer = new Pacer<View>(8, rank)
+    const done: View = { status: 'success', text: '' }
+    const current = many(100, done, { t: done, llm: done })
+    pacer.step(current, true) // an earlier run, all shown
+    const pending: View = { status: 'pending', text: '' }
+    many(100, pending, current) // a new run: every node pending, the answer's node starting first
+    current.t = pending
+    current.llm = running()
+    pacer.step(current)
+    current.llm = running('Hello') // its first token: the most recent change
+    pacer.step(current)
+    expect(pacer.get('llm')).toBe(current.llm)
+    many(100, running('started…'), current) // a hundred nodes start, while the first node ends
+    current.t = { status: 'success', text: 'go' }
+    current.llm = running('Hello there')
+    pacer.step(current)
+    expect(pacer.get('t')).toBe(current.t)
+    expect(pacer.get('llm')).toBe(current.llm)
+    expect(pacer.backlog).toBeGreaterThan(50)
+  })
+
   it('lets nothing wait for ever, however many answers stream', () => {
-    const pacer = new Pacer<View>(8, streams)
+    const pacer = new Pacer<View>(8, rank)
     const current = many(40, running())
     for (let i = 0; i < 10; i++) pacer.step(current)
     current.late = { status: 'success', text: '' }
@@ -70,7 +93,7 @@ describe('Pacer', () => {
   })
 
   it('shows everything at once when asked, and forgets nodes that are gone', () => {
-    const pacer = new Pacer<View>(8, streams)
+    const pacer = new Pacer<View>(8, rank)
     const current = many(30, running())
     pacer.step(current, true)
     expect(shownCount(pacer, current)).toBe(30)
@@ -81,7 +104,7 @@ describe('Pacer', () => {
   })
 
   it('drops a wait when the node changes back to what it shows', () => {
-    const pacer = new Pacer<View>(2, streams)
+    const pacer = new Pacer<View>(2, rank)
     const first = many(3, running())
     pacer.step(first, true)
     const burst = many(3, { status: 'success', text: '' })

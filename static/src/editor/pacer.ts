@@ -2,13 +2,13 @@
 //
 // A hundred nodes starting at once change a hundred nodes in one frame: the browser then lays
 // out, paints and rasterises all of them (~50 ms of main thread and as much again of raster on a
-// small machine), and whatever arrives meanwhile — the next tokens of an answer being streamed —
-// waits for all of it. The pacer lets a frame show at most `perTurn` changed nodes, chosen in
-// this order: a quarter of the share for those that have waited longest (so every node is shown
-// within a few frames of its change); then changes that continue what a node shows already (the
-// next tokens of a streamed answer: `continues`); then the most recent changes. A node that
-// changes again while it waits is shown in its newest state: the intermediate states of a burst
-// are never drawn.
+// small machine), and whatever arrives meanwhile — the next tokens of an answer being streamed, a
+// node's end — waits for all of it. The pacer lets a frame show at most `perTurn` changed nodes,
+// chosen in this order: a quarter of the share for those that have waited longest (so every node
+// is shown within a few frames of its change); then by the change's rank (the caller's: the next
+// tokens of an answer on screen before a node's end before a node starting), the most recent
+// change first within a rank. A node that changes again while it waits is shown in its newest state: the
+// intermediate states of a burst are never drawn.
 
 interface Waiting<V> {
   /** The turn its shown view went stale. */
@@ -23,11 +23,10 @@ export class Pacer<V> {
   private waiting = new Map<string, Waiting<V>>()
   private turn = 0
 
-  /** `continues(shown, next)`: whether going from `shown` to `next` only continues the node's
-   * current state (such changes come before other recent ones). */
+  /** `rank(shown, next)`: how soon going from `shown` to `next` is shown, lower first. */
   constructor(
     readonly perTurn: number,
-    private readonly continues: (shown: V | undefined, next: V | undefined) => boolean = () => false,
+    private readonly rank: (shown: V | undefined, next: V | undefined) => number = () => 0,
   ) {}
 
   /** What node `id` shows. */
@@ -64,16 +63,15 @@ export class Pacer<V> {
     }
   }
 
-  /** The longest waiting, then continuations, then the most recently changed. */
+  /** The longest waiting, then by rank (the most recently changed first within one). */
   private choose(): string[] {
     if (this.waiting.size <= this.perTurn) return [...this.waiting.keys()]
     const entries = [...this.waiting.entries()].sort((a, b) => a[1].since - b[1].since)
-    const oldest = entries.slice(0, Math.ceil(this.perTurn / 4)).map(([id]) => id)
-    const rest = entries.slice(oldest.length)
-    const continuing = rest.filter(([id, w]) => this.continues(this.shown.get(id), w.view)).map(([id]) => id)
-    const chosen = new Set([...oldest, ...continuing.slice(0, this.perTurn - oldest.length)])
-    const newest = rest.filter(([id]) => !chosen.has(id)).sort((a, b) => b[1].last - a[1].last)
-    for (const [id] of newest.slice(0, this.perTurn - chosen.size)) chosen.add(id)
-    return [...chosen]
+    const oldest = entries.slice(0, Math.ceil(this.perTurn / 4))
+    const ranked = entries
+      .slice(oldest.length)
+      .map(([id, w]) => ({ id, rank: this.rank(this.shown.get(id), w.view), last: w.last }))
+      .sort((a, b) => a.rank - b.rank || b.last - a.last)
+    return [...oldest.map(([id]) => id), ...ranked.slice(0, this.perTurn - oldest.length).map((r) => r.id)]
   }
 }

@@ -19,6 +19,9 @@ const MANY_RUNNING = 20
 const NODES_PER_FRAME = 8
 /** How long a run this editor asked for counts as under way before its first event arrives. */
 const EXPECT_MS = 10_000
+/** How long a run counts as under way for the canvas after it ends: its last nodes' ends are
+ * drawn before the nodes' layers go (taking them away rasters the whole canvas again). */
+const LINGER_MS = 1500
 /** Events kept per run for continuing a REST read; far more than a run sends while one is read. */
 const KEPT_EVENTS = 20_000
 
@@ -39,10 +42,14 @@ export class RunStore {
   running = 0
 
   /** What the canvas shows of the live run (and of earlier runs), paced. */
-  private shown = new Pacer<NodeView>(NODES_PER_FRAME, streams)
+  private shown = new Pacer<NodeView>(NODES_PER_FRAME, urgency)
   /** A run this editor asked for and has not seen start: counts as under way (see `expect`). */
   private expecting = false
   private expectTimer = 0
+  /** The live run was under way at the last change; it ended less than LINGER_MS ago. */
+  private underWay = false
+  private lingering = false
+  private lingerTimer = 0
   private queue: RunEvent[] = []
   private frame = 0
   private listeners = new Set<() => void>()
@@ -66,6 +73,16 @@ export class RunStore {
     // first frame on, rather than every node repainted when the count crosses the line mid-way.
     const run = this.pinned ?? this.live
     this.running = run ? Object.values(run.nodes).filter((n) => n.status === 'running').length : 0
+    const underWay = this.live !== null && ACTIVE.has(this.live.status)
+    if (this.underWay && !underWay) {
+      this.lingering = true
+      clearTimeout(this.lingerTimer)
+      this.lingerTimer = window.setTimeout(() => {
+        this.lingering = false
+        if (!this.closed) this.changed()
+      }, LINGER_MS)
+    }
+    this.underWay = underWay
     this.version++
     for (const listener of this.listeners) listener()
     if (this.shown.backlog && !this.frame && !this.closed) this.frame = requestAnimationFrame(this.flush)
@@ -76,11 +93,12 @@ export class RunStore {
     return this.running > MANY_RUNNING
   }
 
-  /** Whether the newest run is under way (queued or running), or one this editor asked for is
-   * about to be: the canvas makes its nodes' layers while the request and the worker's start
-   * are under way, rather than in the frames where a hundred nodes start. */
+  /** Whether the newest run is under way (queued or running) or ended less than LINGER_MS ago,
+   * or one this editor asked for is about to be: the canvas makes its nodes' layers while the
+   * request and the worker's start are under way, rather than in the frames where a hundred
+   * nodes start, and keeps them while the run's last changes are drawn. */
   get active(): boolean {
-    return !this.pinned && (this.expecting || (this.live !== null && ACTIVE.has(this.live.status)))
+    return !this.pinned && (this.expecting || this.lingering || this.underWay)
   }
 
   /** This editor asks for a run. Answers what to call once the request is answered (`false`: it
@@ -264,14 +282,18 @@ export class RunStore {
   close(): void {
     this.closed = true
     clearTimeout(this.expectTimer)
+    clearTimeout(this.lingerTimer)
     cancelAnimationFrame(this.frame)
     this.listeners.clear()
   }
 }
 
-/** A running node's answer growing: the next tokens of what it shows already. */
-function streams(shown: NodeView | undefined, next: NodeView | undefined): boolean {
-  return shown?.status === 'running' && next?.status === 'running' && next.text !== shown.text
+/** The pacer's order (pacer.ts): the next tokens of an answer already shown running, then a
+ * node's end, then the rest (a node starting or showing its first text, the nodes of a new run
+ * turning pending) — a burst's first texts are no more urgent than its starts. */
+function urgency(shown: NodeView | undefined, next: NodeView | undefined): number {
+  if (shown?.status === 'running' && next?.status === 'running' && next.text !== shown.text) return 0
+  return next && (next.status === 'pending' || next.status === 'running') ? 2 : 1
 }
 
 export const RunsContext = createContext<RunStore | null>(null)
