@@ -30,6 +30,7 @@ from engine.nodes import load_node_types
 from engine.registry import registry_of
 from server.accounts.auth import AuthMiddleware
 from server.accounts.controllers import AuthController, TokenController
+from server.accounts.service import ADMISSION_STATEMENTS
 from server.accounts.sessions import SessionStore
 from server.admission import AdmissionCache
 from server.collaboration import build_hub
@@ -68,6 +69,7 @@ from server.tables import bind_engine
 from server.workflows.access import provide_access
 from server.workflows.codec import DocumentCodec
 from server.workflows.controllers import WorkflowController
+from server.workflows.store import LOAD_STATEMENT
 from server.workflows.versions import VersionController
 
 PLACEHOLDER = Path(__file__).parent / "placeholder.html"
@@ -140,7 +142,8 @@ def create_app(settings: Settings) -> Litestar:
         # repoint the tables of an app already serving in this process.
         engine = PostgresEngine(config={"dsn": settings.database_url}, log_queries=False, log_responses=False)
         bind_engine(engine)
-        await engine.start_connection_pool(**pool_options(settings))
+        # The statements of a socket's join, prepared on each connection as the pool opens it.
+        await engine.start_connection_pool(**pool_options(settings, (*ADMISSION_STATEMENTS, LOAD_STATEMENT)))
         state.pool = engine.pool  # for the few hot paths that run their SQL directly
         state.media = MediaLibrary(pool=engine.pool, storage=LocalStorage(settings.media_dir), settings=settings)
         dispatcher = ArqDispatcher(redis, keys)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -16,8 +17,33 @@ async def _hand_back_as_is(connection: asyncpg.Connection) -> None:
     and asyncpg still rolls back a transaction left open, so there is nothing to reset."""
 
 
-def pool_options(settings: Settings) -> dict[str, Any]:
+Statement = tuple[str, Sequence[Any]]
+"""A statement as asyncpg runs it, with arguments that match no row."""
+
+
+def pool_options(settings: Settings, warm: Sequence[Statement] = ()) -> dict[str, Any]:
     """Options for `asyncpg.create_pool` (and Piccolo's `start_connection_pool`). A few
     connections are opened at start: opening one (TLS negotiation included) costs milliseconds of
-    CPU, which a burst of sockets joining at once would otherwise pay while they wait."""
-    return {"min_size": min(4, settings.db_pool_max), "max_size": settings.db_pool_max, "reset": _hand_back_as_is}
+    CPU, which a burst of sockets joining at once would otherwise pay while they wait. Each
+    connection the pool opens first runs the `warm` statements (see `_warmed`)."""
+    options = {"min_size": min(4, settings.db_pool_max), "max_size": settings.db_pool_max, "reset": _hand_back_as_is}
+    if warm:
+        options["init"] = _warmed(warm)
+    return options
+
+
+def _warmed(statements: Sequence[Statement]) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    """A pool's `init`: run each statement once on a new connection. asyncpg prepares a statement
+    the first time a connection runs it, and looks up the types it uses (a `uuid[]`, a column's
+    enum) with queries of its own — milliseconds of the event loop's time on each connection,
+    paid by whoever comes first: after a start, the burst of sockets that open workflows at once.
+    Run here, the statement stays prepared in the connection's cache for the real queries."""
+
+    async def init(connection: asyncpg.Connection) -> None:
+        try:
+            for sql, args in statements:
+                await connection.fetch(sql, *args)
+        except asyncpg.UndefinedTableError as err:
+            raise RuntimeError(f"the database has no Galaxy tables yet ({err}): run `galaxy migrate`") from err
+
+    return init

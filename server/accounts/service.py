@@ -13,6 +13,7 @@ import asyncpg
 
 from collab.tasks import spawn
 from server.accounts.passwords import hash_password, needs_rehash, verify_password
+from server.database import Statement
 from server.errors import Conflict, NotFound
 from server.tables import ApiToken, User
 from server.text import normalize_email
@@ -153,6 +154,10 @@ _MEMBERS_BY_ID = (
     f"SELECT u.id, u.name, asked.id AS workflow, {_ROLE_ON_WORKFLOW}"
     " FROM users u CROSS JOIN unnest($2::uuid[]) AS asked(id) WHERE u.id = $1"
 )
+
+
+# Prepared on every connection of the web's pool when it opens (server/database.py `_warmed`).
+ADMISSION_STATEMENTS: tuple[Statement, ...] = ((_MEMBERS_BY_TOKEN, ("", [])), (_MEMBERS_BY_ID, (UUID(int=0), [])))
 
 
 async def members_by_token(

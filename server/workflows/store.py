@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from piccolo.querystring import QueryString
+
 from collab.batch import Batch
 from collab.store import DocumentGone
+from server.database import Statement
 from server.tables import DocumentUpdate, Workflow, WorkflowVersion
 from server.workflows.codec import DocumentCodec
 
@@ -31,6 +34,11 @@ SELECT u.workflow, u.data, u.id FROM document_updates u JOIN workflows w ON w.id
 WHERE w.id = ANY({}::uuid[]) AND w.deleted_at IS NULL AND u.id > w.snapshot_seq
 ORDER BY doc, id
 """
+
+
+# As Piccolo sends it: prepared on every connection of the web's pool when it opens
+# (server/database.py `_warmed`), for the rooms that open right after a start.
+LOAD_STATEMENT: Statement = QueryString(_LOAD, [], []).compile_string()
 
 
 class PostgresDocumentStore:
