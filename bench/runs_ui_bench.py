@@ -198,8 +198,11 @@ def frame_times(ticks: list[float], dom: list[list[Any]], start: float, end: flo
         return {"count": len(values), "median_ms": round(statistics.median(values), 2),
                 "p95_ms": percentile(values, 0.95), "max_ms": round(max(values), 1)}  # fmt: skip
 
-    long = [[round((begin - start) / 1000, 3), round(finish - begin, 1)]
-            for begin, finish in itertools.pairwise(ticks) if start <= begin and finish <= end and finish - begin > 50]  # fmt: skip
+    long = [
+        [round((begin - start) / 1000, 3), round(finish - begin, 1)]
+        for begin, finish in itertools.pairwise(ticks)
+        if start <= begin and finish <= end and finish - begin > 50
+    ]
     return {"all": stats(every), "drawing_the_run": stats(drawing), "over_50_ms": len(long), "long_frames": long}
 
 

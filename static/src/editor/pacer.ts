@@ -7,8 +7,8 @@
 // chosen in this order: a quarter of the share for those that have waited longest (so every node
 // is shown within a few frames of its change); then by the change's rank (the caller's: the next
 // tokens of an answer on screen before a node's end before a node starting), the most recent
-// change first within a rank. A node that changes again while it waits is shown in its newest state: the
-// intermediate states of a burst are never drawn.
+// change first within a rank. A node that changes again while it waits is shown in its newest
+// state: the intermediate states of a burst are never drawn.
 
 interface Waiting<V> {
   /** The turn its shown view went stale. */
