@@ -43,7 +43,9 @@ def _warmed(statements: Sequence[Statement]) -> Callable[[asyncpg.Connection], A
         try:
             for sql, args in statements:
                 await connection.fetch(sql, *args)
-        except asyncpg.UndefinedTableError as err:
-            raise RuntimeError(f"the database has no Galaxy tables yet ({err}): run `galaxy migrate`") from err
+        except asyncpg.UndefinedTableError:
+            # Not migrated yet: the web still starts, and `/readyz` names the pending migrations.
+            # The statements are prepared when first used instead.
+            return
 
     return init
