@@ -43,13 +43,12 @@ export class RunStore {
 
   /** What the canvas shows of the live run (and of earlier runs), paced. */
   private shown = new Pacer<NodeView>(NODES_PER_FRAME, urgency)
-  /** A run this editor asked for and has not seen start: counts as under way (see `expect`). */
-  private expecting = false
-  private expectTimer = 0
-  /** The live run was under way at the last change; it ended less than LINGER_MS ago. */
+  /** Whether the live run was under way at the last change. */
   private underWay = false
-  private lingering = false
-  private lingerTimer = 0
+  /** The canvas counts a run as under way that is not (yet, or any more): one this editor asked
+   * for and has not seen start (see `expect`), or one that ended less than LINGER_MS ago. */
+  private held = false
+  private holdTimer = 0
   private queue: RunEvent[] = []
   private frame = 0
   private listeners = new Set<() => void>()
@@ -74,14 +73,7 @@ export class RunStore {
     const run = this.pinned ?? this.live
     this.running = run ? Object.values(run.nodes).filter((n) => n.status === 'running').length : 0
     const underWay = this.live !== null && ACTIVE.has(this.live.status)
-    if (this.underWay && !underWay) {
-      this.lingering = true
-      clearTimeout(this.lingerTimer)
-      this.lingerTimer = window.setTimeout(() => {
-        this.lingering = false
-        if (!this.closed) this.changed()
-      }, LINGER_MS)
-    }
+    if (this.underWay && !underWay) this.hold(LINGER_MS)
     this.underWay = underWay
     this.version++
     for (const listener of this.listeners) listener()
@@ -98,26 +90,31 @@ export class RunStore {
    * request and the worker's start are under way, rather than in the frames where a hundred
    * nodes start, and keeps them while the run's last changes are drawn. */
   get active(): boolean {
-    return !this.pinned && (this.expecting || this.lingering || this.underWay)
+    return !this.pinned && (this.held || this.underWay)
   }
 
   /** This editor asks for a run. Answers what to call once the request is answered (`false`: it
    * failed); until then and until the run's first event (at most EXPECT_MS), it counts as under way. */
   expect(): (started: boolean) => void {
-    this.expecting = true
-    clearTimeout(this.expectTimer)
-    this.expectTimer = window.setTimeout(() => this.stopExpecting(), EXPECT_MS)
+    this.hold(EXPECT_MS)
     this.changed()
     return (started) => {
-      if (!started) this.stopExpecting()
+      if (!started) this.release()
     }
   }
 
-  private stopExpecting(): void {
-    clearTimeout(this.expectTimer)
-    if (!this.expecting || this.closed) return
-    this.expecting = false
-    this.changed()
+  private hold(ms: number): void {
+    this.held = true
+    clearTimeout(this.holdTimer)
+    this.holdTimer = window.setTimeout(() => this.release(), ms)
+  }
+
+  /** `redraw`: tell the canvas now (not when the caller is about to). */
+  private release(redraw = true): void {
+    clearTimeout(this.holdTimer)
+    if (!this.held || this.closed) return
+    this.held = false
+    if (redraw) this.changed()
   }
 
   /** What node `id` shows now. */
@@ -144,7 +141,7 @@ export class RunStore {
   }
 
   private apply(event: RunEvent): void {
-    if (event.type === 'run_started') this.expecting = false
+    if (event.type === 'run_started') this.release(false) // under way now: the flush tells the canvas
     this.keep(event)
     const current = this.live && this.live.id === event.run_id ? this.live : null
     if (!current && event.type !== 'run_started') {
@@ -281,8 +278,7 @@ export class RunStore {
 
   close(): void {
     this.closed = true
-    clearTimeout(this.expectTimer)
-    clearTimeout(this.lingerTimer)
+    clearTimeout(this.holdTimer)
     cancelAnimationFrame(this.frame)
     this.listeners.clear()
   }
