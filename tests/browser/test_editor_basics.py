@@ -199,6 +199,10 @@ EDGE_ENDS = """(link) => {
     from: centre(link.source, link.sourceHandle), to: centre(link.target, link.targetHandle) } }"""
 
 
+LAYERED_NODES = """() => [...document.querySelectorAll('.react-flow__node')]
+  .filter((node) => getComputedStyle(node).willChange === 'transform').length"""
+
+
 def test_a_large_canvas_draws_connections_from_handle_to_handle_wherever_it_is_moved(
     pages: Pages, person: Callable[[str], User]
 ) -> None:
@@ -221,6 +225,11 @@ def test_a_large_canvas_draws_connections_from_handle_to_handle_wherever_it_is_m
                 assert abs(x - cx) <= size + 2 and abs(y - cy) <= size + 2, (link["id"], ends)
 
     page.wait_for_timeout(300)  # the fitted view
+    assert_joined()
+    # Once it is drawn and the page idle, every node is a layer of its own (editor.css): the
+    # connections stay joined to the handles of nodes that are layers.
+    expect(page.locator(".canvas.large")).to_have_attribute("data-layered", "")
+    assert page.evaluate(LAYERED_NODES) == len(texts) + len(llms)
     assert_joined()
     pane = page.locator(".react-flow__pane")
     box = pane.bounding_box()

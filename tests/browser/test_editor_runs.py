@@ -287,6 +287,8 @@ def test_a_run_counts_as_under_way_from_the_click_to_its_end(
     open_canvas(page, workflow_id)
     canvas = page.locator(".canvas")
     expect(canvas).not_to_have_attribute("data-running", "")
+    page.wait_for_timeout(600)  # a small canvas keeps its nodes on the canvas's layer when idle
+    expect(canvas).not_to_have_attribute("data-layered", "")
 
     def refuse(route: Route) -> None:
         if route.request.method != "POST":

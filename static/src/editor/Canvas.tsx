@@ -42,6 +42,9 @@ export const PALETTE_MIME = 'application/x-galaxy-node'
  * nothing else happening (bench/README.md).
  */
 const LARGE = { nodes: 150, edges: 30 }
+/** A large canvas's nodes become layers this long after it is drawn, when it has at most `upTo`
+ * nodes (bench/README.md, runs on the canvas). */
+const LAYERS = { afterMs: 300, upTo: 250 }
 
 /** The viewport layer's box (see `contentBox`), as the variables editor.css places it by. */
 function viewportBoxStyle(box: ContentBox): CSSProperties {
@@ -287,6 +290,21 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
 
   const large = nodes.length > LARGE.nodes || edges.length > LARGE.edges
   const layerBox = useMemo(() => (large ? contentBox(nodes) : null), [large, nodes])
+  // Once a large workflow is on screen and the page is idle, each node becomes a layer of its own
+  // (editor.css, `data-layered`): made later, at a run's start, the layers cost one long frame
+  // just as the run's first events arrive; made with the first draw, they slow the open. Past
+  // LAYERS.upTo nodes, compositing that many layers slows every frame of a pan more than it saves.
+  const layered = large && nodes.length <= LAYERS.upTo
+  useEffect(() => {
+    const canvas = wrapper.current
+    if (!layered) return canvas?.removeAttribute('data-layered')
+    if (!initialised || canvas?.hasAttribute('data-layered')) return
+    let idle = 0
+    const timer = window.setTimeout(() => {
+      idle = requestIdleCallback(() => canvas?.setAttribute('data-layered', ''))
+    }, LAYERS.afterMs)
+    return () => (clearTimeout(timer), cancelIdleCallback(idle))
+  }, [layered, initialised])
 
   return (
     <div
