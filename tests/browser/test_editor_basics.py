@@ -251,6 +251,20 @@ def test_a_large_canvas_draws_connections_from_handle_to_handle_wherever_it_is_m
     expect(target).to_have_class(re.compile(r"\bselected\b"))
 
 
+def test_a_large_canvas_gets_its_layers_in_a_browser_without_idle_callbacks(
+    pages: Pages, person: Callable[[str], User]
+) -> None:
+    ada = person("Ada")
+    texts = [node_json(f"t{i}", "text", (i % 16) * 360, (i // 16) * 260) for i in range(160)]
+    workflow_id = import_workflow(ada, "Large", texts, [])
+    page = pages.open(ada)
+    page.context.add_init_script("delete window.requestIdleCallback; delete window.cancelIdleCallback")
+    open_canvas(page, workflow_id)
+    assert page.evaluate("typeof window.requestIdleCallback") == "undefined"
+    expect(page.locator(".canvas.large")).to_have_attribute("data-layered", "")
+    assert page.evaluate(LAYERED_NODES) == len(texts)
+
+
 def test_the_overview_shows_every_node_and_moves_and_zooms_the_view(
     pages: Pages, person: Callable[[str], User]
 ) -> None:

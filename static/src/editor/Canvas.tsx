@@ -46,6 +46,10 @@ const LARGE = { nodes: 150, edges: 30 }
  * nodes (bench/README.md, runs on the canvas). */
 const LAYERS = { afterMs: 300, upTo: 250 }
 
+// Safari has no idle callbacks: there the layers come with the next task.
+const whenIdle = (run: () => void): number => (window.requestIdleCallback ? window.requestIdleCallback(run) : window.setTimeout(run))
+const cancelIdle = (handle: number) => (window.cancelIdleCallback ? window.cancelIdleCallback(handle) : window.clearTimeout(handle))
+
 /** The viewport layer's box (see `contentBox`), as the variables editor.css places it by. */
 function viewportBoxStyle(box: ContentBox): CSSProperties {
   return {
@@ -301,9 +305,9 @@ export function Canvas(props: { specList: NodeSpec[]; history: History; awarenes
     if (!initialised || canvas?.hasAttribute('data-layered')) return
     let idle = 0
     const timer = window.setTimeout(() => {
-      idle = requestIdleCallback(() => canvas?.setAttribute('data-layered', ''))
+      idle = whenIdle(() => canvas?.setAttribute('data-layered', ''))
     }, LAYERS.afterMs)
-    return () => (clearTimeout(timer), cancelIdleCallback(idle))
+    return () => (clearTimeout(timer), cancelIdle(idle))
   }, [layered, initialised])
 
   return (
