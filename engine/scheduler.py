@@ -50,6 +50,16 @@ class SchedulerObserver:
         return None
 
 
+def _cancelled_before_start(claim: Claim) -> NodeResult:
+    return NodeResult(
+        status=NodeStatus.CANCELLED,
+        error="The run was cancelled as this node was starting.",
+        started_at=claim.started_at,
+        finished_at=_now(),
+        duration_ms=0,
+    )
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -317,11 +327,16 @@ class RunScheduler:
         try:
             result = await task
         except asyncio.CancelledError:
-            # This worker is shutting down: stop the node and hand it back at once, rather than
-            # leaving it to the reaper once its lease expires.
-            task.cancel()
-            await asyncio.shield(self._hand_back(run_id, node_id))
-            raise
+            current = asyncio.current_task()
+            if current is None or not current.cancelling():
+                # The node's task was cancelled before it began: its run is being cancelled.
+                result = _cancelled_before_start(claim)
+            else:
+                # This worker is shutting down: stop the node and hand it back at once, rather
+                # than leaving it to the reaper once its lease expires.
+                task.cancel()
+                await asyncio.shield(self._hand_back(run_id, node_id))
+                raise
         finally:
             self._tasks.pop((run_id, node_id), None)
         current = asyncio.current_task()

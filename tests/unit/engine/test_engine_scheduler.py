@@ -142,6 +142,34 @@ def test_cancel_stops_running_nodes_and_cancels_pending_ones() -> None:
     assert "long" not in recorder.intervals  # it never finished its sleep
 
 
+def test_a_cancel_that_lands_between_a_claim_and_the_node_starting_still_ends_the_run() -> None:
+    # The node's task is cancelled before it first runs: that is the run being cancelled, not
+    # this worker stopping, so the node must end cancelled rather than be handed back as pending
+    # (where nothing would ever run or finish it, and the run would stay running for good).
+    recorder = Recorder()
+    harness = Harness(kit_node_types(recorder))
+    claim = harness.store.claim
+
+    async def claim_then_cancel(run_id: str, *args: object, **kwargs: object) -> object:
+        claims = await claim(run_id, *args, **kwargs)  # type: ignore[arg-type]
+        if claims:
+            harness.store.cancel(run_id)
+            harness.schedulers[0].cancel_local(run_id)
+        return claims
+
+    harness.store.claim = claim_then_cancel  # type: ignore[method-assign,assignment]
+
+    async def scenario() -> str:
+        run_id = await harness.submit(graph([node("long", "sleep", seconds=5)]))
+        await harness.dispatcher.drain()
+        return run_id
+
+    run_id = asyncio.run(scenario())
+    assert _statuses(harness, run_id) == {"long": "cancelled"}
+    assert harness.store.runs[run_id].status == "cancelled"
+    assert "long" not in recorder.intervals
+
+
 def test_nodes_of_a_dead_worker_are_reclaimed_and_run_again() -> None:
     recorder = Recorder()
     harness = Harness(kit_node_types(recorder), lease_seconds=0.05)
