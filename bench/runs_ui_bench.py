@@ -153,6 +153,11 @@ def latencies(events: list[tuple[float, dict[str, Any]]], dom: list[list[Any]], 
     progress: list[float] = []
     streamed: dict[str, int] = {}
     late: list[tuple[str, float, float]] = []
+
+    def note_late(kind: str, arrived: float, painted: float) -> None:
+        if painted - arrived >= 50:
+            late.append((kind, round((arrived - start) / 1000, 3), round(painted - arrived, 1)))
+
     for arrived, event in events:
         node = event.get("node_id")
         if event["type"] in ("node_started", "node_finished"):
@@ -162,16 +167,14 @@ def latencies(events: list[tuple[float, dict[str, Any]]], dom: list[list[Any]], 
                 (started if event["type"] == "node_started" else finished).append(painted - arrived)
                 if event["type"] == "node_finished":
                     published.append(painted - datetime.fromisoformat(event["at"]).timestamp() * 1000)
-                    if painted - arrived >= 50:
-                        late.append(("node_finished", round((arrived - start) / 1000, 3), round(painted - arrived, 1)))
+                    note_late("node_finished", arrived, painted)
         elif event["type"] == "node_progress" and node == "llm" and event["delta"]:
             streamed[node] = streamed.get(node, 0) + len(event["delta"])
             length = streamed[node]
             painted = next((p for value, p in shown_text.get(node, []) if value >= length), None)
             if painted is not None:
                 progress.append(painted - arrived)
-                if painted - arrived >= 50:
-                    late.append(("node_progress", round((arrived - start) / 1000, 3), round(painted - arrived, 1)))
+                note_late("node_progress", arrived, painted)
     return {"node_started": summary(started), "node_finished": summary(finished),
             "node_progress_llm": summary(progress), "node_finished_from_worker": summary(published),
             "late": late}  # fmt: skip

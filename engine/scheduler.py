@@ -324,10 +324,10 @@ class RunScheduler:
         self._tasks[(run_id, node_id)] = task
         if run_id in self._cancelled:
             task.cancel()
+        current = asyncio.current_task()
         try:
             result = await task
         except asyncio.CancelledError:
-            current = asyncio.current_task()
             if current is None or not current.cancelling():
                 # The node's task was cancelled before it began: its run is being cancelled.
                 result = _cancelled_before_start(claim)
@@ -339,7 +339,6 @@ class RunScheduler:
                 raise
         finally:
             self._tasks.pop((run_id, node_id), None)
-        current = asyncio.current_task()
         if result.status == NodeStatus.CANCELLED and run_id not in self._cancelled and current and current.cancelling():
             # Cancelling this task cancelled the node's task too, which ended "cancelled"; but
             # the run was not cancelled — this worker is stopping.

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest'
 
 import { Pacer } from './pacer'
+import { urgency } from './runStore'
 
 type View = { status: string; text: string }
 const running = (text = ''): View => ({ status: 'running', text })
-/** As the run store ranks: more text of a node shown running, then an end, then the rest. */
-const rank = (shown: View | undefined, next: View | undefined) =>
-  shown?.status === 'running' && next?.status === 'running' && next.text !== shown.text ? 0 : next?.status === 'running' || next?.status === 'pending' ? 2 : 1
+/** The run store's order: more text of a node shown running, then an end, then the rest. */
+const rank = urgency
 
 /** Views of nodes n0..n(count-1), all `view`. */
 function many(count: number, view: View, into: Record<string, View> = {}): Record<string, View> {

@@ -284,10 +284,12 @@ export class RunStore {
   }
 }
 
+type Shown = Pick<NodeView, 'text'> & { status: string }
+
 /** The pacer's order (pacer.ts): the next tokens of an answer already shown running, then a
  * node's end, then the rest (a node starting or showing its first text, the nodes of a new run
  * turning pending) — a burst's first texts are no more urgent than its starts. */
-function urgency(shown: NodeView | undefined, next: NodeView | undefined): number {
+export function urgency(shown: Shown | undefined, next: Shown | undefined): number {
   if (shown?.status === 'running' && next?.status === 'running' && next.text !== shown.text) return 0
   return next && (next.status === 'pending' || next.status === 'running') ? 2 : 1
 }
