@@ -34,7 +34,7 @@ from server.connection_limits import ConnectionLimits, Refusal
 from server.revocation import Revocations, session_key, token_key
 from server.settings import Settings
 from server.tables import Role, can_write
-from server.websocket_protocol import frame_writer
+from server.websocket_protocol import frame_reader, frame_writer
 
 log = structlog.get_logger(__name__)
 
@@ -176,11 +176,16 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
     revocations.track(credential, connection)
     writer = asyncio.create_task(connection.run_writer())
     reader = asyncio.create_task(_read(socket, room, connection, settings))
+    inbox = frame_reader(socket.scope)
+    if inbox is not None:
+        inbox.listen(partial(_on_frame, room, connection, settings))
     try:
         # The writer ends when the connection is shut (slow client, removed member, shutdown):
         # stop reading then too, or a silent peer would hold the handler open forever.
         await asyncio.wait((reader, writer), return_when=asyncio.FIRST_COMPLETED)
     finally:
+        if inbox is not None:
+            inbox.listen(None)
         revocations.forget(credential, connection)
         hub.leave(room, connection)
         await limits.release(connection.id)
@@ -193,6 +198,9 @@ async def workflow_socket(socket: WebSocket[Any, Any, Any], workflow_id: FromPat
 
 
 async def _read(socket: WebSocket[Any, Any, Any], room: Room, connection: Connection, settings: Settings) -> None:
+    """Read the socket through ASGI until it closes. Where the server offers `galaxy.frames`,
+    binary messages go to `_on_frame` as they arrive instead (see server/websocket_protocol.py);
+    what still comes this way is a text frame, the disconnect, or what was queued before."""
     while not connection.closed:
         try:
             message = await socket.receive()
@@ -204,18 +212,23 @@ async def _read(socket: WebSocket[Any, Any, Any], room: Room, connection: Connec
         if not isinstance(frame, bytes):
             connection.shut(CloseCode.UNSUPPORTED, "this endpoint speaks binary y-websocket frames only")
             return
-        if len(frame) > settings.max_ws_message_bytes:
-            connection.shut(CloseCode.TOO_BIG, f"messages are limited to {settings.max_ws_message_bytes} bytes")
-            return
-        try:
-            room.receive(connection, frame)
-        except ProtocolError as err:
-            log.info("ws_protocol_error", error=str(err))
-            connection.shut(CloseCode.INVALID, f"protocol error: {err}")
-            return
-        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:
-            log.exception("ws_frame_failed")
-            connection.shut(CloseCode.INTERNAL, "the server could not process that message")
-            return
+        _on_frame(room, connection, settings, frame)
+
+
+def _on_frame(room: Room, connection: Connection, settings: Settings, frame: bytes) -> None:
+    """One binary message of a joined socket; never raises (a bad one shuts the connection)."""
+    if connection.closed:
+        return
+    if len(frame) > settings.max_ws_message_bytes:
+        connection.shut(CloseCode.TOO_BIG, f"messages are limited to {settings.max_ws_message_bytes} bytes")
+        return
+    try:
+        room.receive(connection, frame)
+    except ProtocolError as err:
+        log.info("ws_protocol_error", error=str(err), workflow_id=room.doc_id, user_id=connection.identity.user_id)
+        connection.shut(CloseCode.INVALID, f"protocol error: {err}")
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:
+        log.exception("ws_frame_failed", workflow_id=room.doc_id, user_id=connection.identity.user_id)
+        connection.shut(CloseCode.INTERNAL, "the server could not process that message")
