@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import pytest
@@ -86,6 +87,38 @@ async def test_two_clients_sync_and_edits_reach_postgres(team: Team, settings: S
     await eventually(logged_by_both, timeout=5)  # the Postgres log, with each edit's author
     await alice.close()
     await bob.close()
+
+
+async def test_edits_move_last_edited_at_most_every_few_seconds(team: Team, settings: Settings) -> None:
+    """Each flush stores the edits; `updated_at` (the list's "last edited") moves with them, but
+    only when it is older than TOUCH_EVERY: a busy workflow's row is not rewritten twice a second."""
+
+    async def query(statement: str) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(sql, settings.database_url, statement, team.workflow_id)
+
+    async def logged() -> int:
+        return int((await query("SELECT count(*) AS n FROM document_updates WHERE workflow = $1::uuid"))[0]["n"])
+
+    async def stamp() -> Any:
+        return (await query("SELECT updated_at FROM workflows WHERE id = $1::uuid"))[0]["updated_at"]
+
+    alice = await team.client("owner")
+    await query("UPDATE workflows SET updated_at = now() - interval '1 hour' WHERE id = $1::uuid")
+    hour_ago, before = await stamp(), await logged()
+    add_node(alice, "first")
+    await eventually(lambda: _more(logged, before), timeout=5)
+    assert (await stamp() - hour_ago).total_seconds() > 3000  # an hour old: moved by the flush
+
+    await query("UPDATE workflows SET updated_at = now() - interval '1 second' WHERE id = $1::uuid")  # < TOUCH_EVERY
+    recent, before = await stamp(), await logged()
+    add_node(alice, "second")
+    await eventually(lambda: _more(logged, before), timeout=5)
+    assert await stamp() == recent  # stored, and not moved: it was moved a second ago
+    await alice.close()
+
+
+async def _more(count: Callable[[], Awaitable[int]], floor: int) -> bool:
+    return await count() > floor
 
 
 async def test_viewer_receives_but_cannot_write(team: Team) -> None:
