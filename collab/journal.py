@@ -87,17 +87,26 @@ end
 return ids
 """)
 
-# KEYS[1] index; ARGV[1] stream key, ARGV[2] doc id, ARGV[3..] entry ids.
-_RELEASE = """
-redis.call('XDEL', ARGV[1], unpack(ARGV, 3))
-if redis.call('XLEN', ARGV[1]) == 0 then
-  redis.call('DEL', ARGV[1])
-  redis.call('ZREM', KEYS[1], ARGV[2])
+# KEYS[1] index; ARGV[1] stream key prefix, then per document: doc id, count n, n entry ids.
+# A stream left empty is deleted and its document leaves the index.
+_RELEASE = Script("""
+local i = 2
+while i <= #ARGV do
+  local doc, n = ARGV[i], tonumber(ARGV[i + 1])
+  local stream = ARGV[1] .. doc
+  for first = i + 2, i + 1 + n, 1000 do  -- unpack has a stack limit
+    redis.call('XDEL', stream, unpack(ARGV, first, math.min(first + 999, i + 1 + n)))
+  end
+  if redis.call('XLEN', stream) == 0 then
+    redis.call('DEL', stream)
+    redis.call('ZREM', KEYS[1], doc)
+  end
+  i = i + 2 + n
 end
 return 0
-"""
+""")
 
-_RELEASE_CHUNK = 1000  # ids per script call (Lua's unpack has a stack limit)
+_RELEASE_IDS = 5000  # entry ids per script call, so one call never holds Redis for long
 
 # KEYS: streams; returns the entries of each.
 _READ = Script("""
@@ -117,7 +126,6 @@ class RedisJournal:
         self._prefix = prefix
         self._index = f"{prefix}:journal"
         self._streams = f"{prefix}:journal:"
-        self._release = redis.register_script(_RELEASE)
         self._scripts = ScriptConnection(redis)
         self._reading = Batch(self._read)
 
@@ -134,7 +142,7 @@ class RedisJournal:
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     async def open(self) -> None:
-        await self._scripts.open([_APPEND, _READ])
+        await self._scripts.open([_APPEND, _READ, _RELEASE])
 
     async def close(self) -> None:
         await self._scripts.close()
@@ -148,12 +156,18 @@ class RedisJournal:
         return [_entries((entry_id, _fields(fields)) for entry_id, fields in entries) for entries in found]
 
     async def release(self, entries: dict[str, list[str]]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip per flush
-            for doc_id, entry_ids in entries.items():
-                for start in range(0, len(entry_ids), _RELEASE_CHUNK):
-                    chunk = entry_ids[start : start + _RELEASE_CHUNK]
-                    await self._release(keys=[self._index], args=[self._stream(doc_id), doc_id, *chunk], client=pipe)
-            await pipe.execute()
+        # Every document's entries in one script call (a flush releases all of its rooms'),
+        # made straight on the scripts' connection like the appends.
+        args: list[Argument] = [self._streams]
+        for doc_id, entry_ids in entries.items():
+            for start in range(0, len(entry_ids), _RELEASE_IDS):
+                chunk = entry_ids[start : start + _RELEASE_IDS]
+                if len(args) > 1 and len(args) + len(chunk) > _RELEASE_IDS:
+                    await self._scripts.run(_RELEASE, [self._index], args)
+                    args = [self._streams]
+                args += [doc_id, len(chunk), *chunk]
+        if len(args) > 1:
+            await self._scripts.run(_RELEASE, [self._index], args)
 
     async def stale(self, older_than: float, *, limit: int = 100) -> dict[str, list[Entry]]:
         cutoff = time.time() - older_than

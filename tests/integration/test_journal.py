@@ -133,3 +133,25 @@ async def test_appends_in_flight_together_run_in_the_order_sent_also_across_a_sc
         await journal.close()
         await redis.aclose()
         await admin.aclose()
+
+
+async def test_a_release_of_many_documents_and_thousands_of_entries_forgets_exactly_those(
+    services: ServiceUrls,
+) -> None:
+    redis = Redis.from_url(services.redis_url)
+    prefix = f"{services.namespace}:journal-release-{time.monotonic_ns()}"
+    journal = RedisJournal(redis, prefix)
+    try:
+        many = await journal.append([Append("many", b"%d" % n, None) for n in range(6500)])
+        few = await journal.append([Append("few", b"a", None), Append("few", b"b", "user-2")])
+        kept = await journal.append([Append("kept", b"x", None), Append("kept", b"y", None)])
+        # More ids than one script call takes, and than one XDEL inside it takes.
+        await journal.release({"many": many, "few": few, "kept": kept[:1]})
+        assert await journal.read("many") == [] and await journal.read("few") == []
+        assert await journal.read("kept") == [(kept[1], b"y", None)]
+        assert {member.decode() for member in await redis.zrange(f"{prefix}:journal", 0, -1)} == {"kept"}
+        assert not await redis.exists(f"{prefix}:journal:many", f"{prefix}:journal:few")
+        await journal.release({})  # nothing to release: no call
+    finally:
+        await journal.close()
+        await redis.aclose()
