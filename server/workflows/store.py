@@ -42,8 +42,8 @@ LOAD_STATEMENT: Statement = QueryString(_LOAD, [], []).compile_string()
 
 
 # A workflow's `updated_at` (the list's "last edited", and its order) moves at most this often
-# while it is edited: rewriting fifty rows and their four indexes at every flush is most of what
-# Postgres spends on a busy process's flushes.
+# while it is edited, rather than its row and four indexes being rewritten at every flush
+# (bench/README.md, "December 8, later": what a flush costs Postgres).
 TOUCH_EVERY = 5.0
 
 # The flush of every open room of a process, as one statement (so one round trip and one commit,
