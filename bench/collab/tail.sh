@@ -18,6 +18,7 @@ REPS="${REPS:-2}"
 SCENARIO="${SCENARIO:-b}"
 OUT="${OUT:-$HERE/results-tail-$(date +%Y%m%d-%H%M%S).jsonl}"
 SERVERS=("$@"); [ ${#SERVERS[@]} -eq 0 ] && SERVERS=(galaxy-one pycrdt-websocket)
+command -v perf >/dev/null || { echo "tail.sh needs perf (apt-get install linux-perf)" >&2; exit 1; }
 WORK="$(mktemp -d /tmp/galaxy-tail-XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 
