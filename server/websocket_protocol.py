@@ -112,15 +112,19 @@ class GalaxyWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_bytes(event)
 
 
+def _extension(scope: Mapping[str, Any]) -> dict[str, Any] | None:
+    return cast("dict[str, Any] | None", (scope.get("extensions") or {}).get(EXTENSION))
+
+
 def frame_writer(scope: Mapping[str, Any]) -> FrameWriter | None:
     """The socket's `FrameWriter`, when its server offers one."""
-    extension = (scope.get("extensions") or {}).get(EXTENSION)
+    extension = _extension(scope)
     return cast("FrameWriter", extension["writer"]) if extension else None
 
 
 def frame_reader(scope: Mapping[str, Any]) -> FrameReader | None:
     """The socket's `FrameReader`, when its server offers one."""
-    extension = (scope.get("extensions") or {}).get(EXTENSION)
+    extension = _extension(scope)
     return cast(FrameReader, extension["reader"]) if extension else None
 
 

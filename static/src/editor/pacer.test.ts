@@ -5,8 +5,6 @@ import { urgency } from './runStore'
 
 type View = { status: string; text: string }
 const running = (text = ''): View => ({ status: 'running', text })
-/** The run store's order: more text of a node shown running, then an end, then the rest. */
-const rank = urgency
 
 /** Views of nodes n0..n(count-1), all `view`. */
 function many(count: number, view: View, into: Record<string, View> = {}): Record<string, View> {
@@ -19,7 +17,7 @@ const shownCount = (pacer: Pacer<View>, current: Record<string, View>) =>
 
 describe('Pacer', () => {
   it('shows a few changes at once in the same turn', () => {
-    const pacer = new Pacer<View>(8, rank)
+    const pacer = new Pacer<View>(8, urgency)
     const current = many(5, running())
     pacer.step(current)
     expect(shownCount(pacer, current)).toBe(5)
@@ -27,7 +25,7 @@ describe('Pacer', () => {
   })
 
   it('shows a burst a share per turn, each node in its newest state, all within a bounded number of turns', () => {
-    const pacer = new Pacer<View>(8, rank)
+    const pacer = new Pacer<View>(8, urgency)
     let current = many(100, running())
     pacer.step(current)
     expect(shownCount(pacer, current)).toBe(8)
@@ -42,7 +40,7 @@ describe('Pacer', () => {
   })
 
   it('puts the next tokens of a shown answer ahead of a burst', () => {
-    const pacer = new Pacer<View>(8, rank)
+    const pacer = new Pacer<View>(8, urgency)
     const current: Record<string, View> = { llm: running() }
     pacer.step(current)
     many(100, running(), current) // a hundred nodes start
@@ -56,7 +54,7 @@ describe('Pacer', () => {
   })
 
   it("puts a node's end and an answer's next tokens ahead of a new run's nodes starting", () => {
-    const pacer = new Pacer<View>(8, rank)
+    const pacer = new Pacer<View>(8, urgency)
     const done: View = { status: 'success', text: '' }
     const current = many(100, done, { t: done, llm: done })
     pacer.step(current, true) // an earlier run, all shown
@@ -78,7 +76,7 @@ describe('Pacer', () => {
   })
 
   it('lets nothing wait for ever, however many answers stream', () => {
-    const pacer = new Pacer<View>(8, rank)
+    const pacer = new Pacer<View>(8, urgency)
     const current = many(40, running())
     for (let i = 0; i < 10; i++) pacer.step(current)
     current.late = { status: 'success', text: '' }
@@ -93,7 +91,7 @@ describe('Pacer', () => {
   })
 
   it('shows everything at once when asked, and forgets nodes that are gone', () => {
-    const pacer = new Pacer<View>(8, rank)
+    const pacer = new Pacer<View>(8, urgency)
     const current = many(30, running())
     pacer.step(current, true)
     expect(shownCount(pacer, current)).toBe(30)
@@ -104,7 +102,7 @@ describe('Pacer', () => {
   })
 
   it('drops a wait when the node changes back to what it shows', () => {
-    const pacer = new Pacer<View>(2, rank)
+    const pacer = new Pacer<View>(2, urgency)
     const first = many(3, running())
     pacer.step(first, true)
     const burst = many(3, { status: 'success', text: '' })
