@@ -5,6 +5,11 @@
 p50 and connect+sync are medians over the runs; p99 is listed run by run (sorted) as well,
 because the target is every run, not only the median. CPU is the server's (all its processes)
 during writing and draining; per delivered update it is divided by the updates received.
+
+Where `vs_anchors.sh` noted what the machine did during each run (`<results>.machine`,
+`machine.py`), a second table lists every run in the order it ran, with its p99 and slowest
+delivery beside the machine's TCP retransmission timeouts and CPU steal: a run the machine
+disturbed shows there.
 """
 
 from __future__ import annotations
@@ -13,17 +18,24 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 ORDER = ["hocuspocus", "pycrdt-websocket", "galaxy-one", "hocuspocus-redis", "galaxy-two"]
 
 
 def main(paths: list[str]) -> None:
-    runs: dict[tuple[str, str], list[dict]] = {}
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    machine: list[tuple[dict[str, Any], dict[str, Any] | None]] = []  # what the machine did, the run's results
     for path in paths:
-        for line in Path(path).read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                runs.setdefault((row["scenario"], row["label"]), []).append(row)
+        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        for row in rows:
+            runs.setdefault((row["scenario"], row["label"]), []).append(row)
+        noted = Path(path + ".machine")
+        if noted.exists():
+            for line in noted.read_text().splitlines():
+                if line.strip():
+                    run = json.loads(line)
+                    machine.append((run, rows[run["result"] - 1] if run["result"] else None))
     print(
         "| scenario | server | runs | p50 ms | p99 ms, each run | p99 median | full fan-out p99 | "
         "connect+sync p99 ms | server CPU s | CPU µs / delivered | lost | converged |"
@@ -42,6 +54,19 @@ def main(paths: list[str]) -> None:
             f"{_median(r['connect_sync_ms']['p99'] for r in rows):.0f} | {statistics.median(cpu):.2f} | "
             f"{statistics.median(per_update):.1f} | {sum(r['lost'] for r in rows)} | {converged}/{len(rows)} |"
         )
+    if machine:
+        _machine_table(machine)
+
+
+def _machine_table(machine: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
+    print()
+    print("| # | scenario | server | p99 ms | slowest ms | TCP retransmission timeouts | CPU steal ms (each CPU) |")
+    print("|---|---|---|---|---|---|---|")
+    for number, (run, row) in enumerate(machine, 1):
+        latency = row["latency_ms"] if row else None
+        measured = f"{latency['p99']:.2f} | {latency['max']:.1f}" if latency else "no result | "
+        steal = " / ".join(str(ms) for ms in run["steal_ms"])
+        print(f"| {number} | {run['scenario']} | {run['label']} | {measured} | {run['rto']} | {steal} |")
 
 
 def _median(values: object) -> float:

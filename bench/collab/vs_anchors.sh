@@ -8,8 +8,9 @@
 #
 # The anchors need a Python environment and a Node project of their own; when missing they are
 # made (pip and npm registries only): $VENV (default /tmp/benchvenv), $HOCUS_DIR (/tmp/hocus).
-# Writes results-anchors-<time>.jsonl beside this script and prints the comparison table
-# (`summarize_vs_anchors.py`).
+# Writes results-anchors-<time>.jsonl beside this script, what the machine did during each run
+# beside it (`.machine`: TCP retransmission timeouts, CPU steal; `machine.py`), and prints the
+# comparison table (`summarize_vs_anchors.py`).
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -34,11 +35,13 @@ for sc in $SCENARIOS; do
   for rep in $(seq 1 "$REPS"); do
     for server in $SERVERS; do
       echo "=== $server scenario $sc rep $rep" >&2
+      before=$("$ROOT/.venv/bin/python" "$HERE/machine.py" --results "$OUT")
       case $server in
         galaxy-one) SCENARIOS=$sc REPS=1 OUT="$OUT" bash "$HERE/run_galaxy.sh" one >/dev/null 2>&1 ;;
         galaxy-two) SCENARIOS=$sc REPS=1 OUT="$OUT" bash "$HERE/run_galaxy.sh" two >/dev/null 2>&1 ;;
         *) SCENARIOS=$sc REPS=1 OUT="$OUT" bash "$ANCHORS/run_anchors.sh" "$server" >/dev/null 2>&1 ;;
       esac
+      "$ROOT/.venv/bin/python" "$HERE/machine.py" --results "$OUT" --since "$before" --label "$server" --scenario "$sc" >>"$OUT.machine"
     done
   done
 done
