@@ -14,6 +14,7 @@
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+PY="$ROOT/.venv/bin/python"
 ANCHORS="${ANCHORS:-$ROOT/../shared/bench/anchors}"
 export VENV="${VENV:-/tmp/benchvenv}" HOCUS_DIR="${HOCUS_DIR:-/tmp/hocus}"
 REPS="${REPS:-5}"
@@ -35,15 +36,15 @@ for sc in $SCENARIOS; do
   for rep in $(seq 1 "$REPS"); do
     for server in $SERVERS; do
       echo "=== $server scenario $sc rep $rep" >&2
-      before=$("$ROOT/.venv/bin/python" "$HERE/machine.py" --results "$OUT")
+      before=$("$PY" "$HERE/machine.py" --results "$OUT")
       case $server in
         galaxy-one) SCENARIOS=$sc REPS=1 OUT="$OUT" bash "$HERE/run_galaxy.sh" one >/dev/null 2>&1 ;;
         galaxy-two) SCENARIOS=$sc REPS=1 OUT="$OUT" bash "$HERE/run_galaxy.sh" two >/dev/null 2>&1 ;;
         *) SCENARIOS=$sc REPS=1 OUT="$OUT" bash "$ANCHORS/run_anchors.sh" "$server" >/dev/null 2>&1 ;;
       esac
-      "$ROOT/.venv/bin/python" "$HERE/machine.py" --results "$OUT" --since "$before" --label "$server" --scenario "$sc" >>"$OUT.machine"
+      "$PY" "$HERE/machine.py" --results "$OUT" --since "$before" --label "$server" --scenario "$sc" >>"$OUT.machine"
     done
   done
 done
 echo "results: $OUT" >&2
-"$ROOT/.venv/bin/python" "$HERE/summarize_vs_anchors.py" "$OUT"
+"$PY" "$HERE/summarize_vs_anchors.py" "$OUT"
